@@ -12,7 +12,7 @@ export function inferenceTimesteps(trainSteps: number, steps: number, spacing: T
     let t: number;
     if (spacing === 'trailing') t = Math.round(trainSteps - (k * trainSteps) / steps) - 1;
     else if (spacing === 'leading') t = Math.floor(((steps - 1 - k) * trainSteps) / steps);
-    else t = Math.round(((trainSteps - 1) * (steps - 1 - k)) / Math.max(steps - 1, 1));
+    else t = steps === 1 ? trainSteps - 1 : Math.round(((trainSteps - 1) * (steps - 1 - k)) / (steps - 1));
     out.push(t);
   }
   return out;
