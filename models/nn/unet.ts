@@ -1,0 +1,82 @@
+import type { UnetConfig, UnetLevel } from './configs.ts';
+import { conv, dense, downsample, groupNorm, resBlock, silu, sinusoidalEmbedding, spatialTransformer, upsample } from './layers.ts';
+import type { Ops } from './ops.ts';
+import { InvalidArgumentError } from '../errors.ts';
+
+export interface UnetInputs<T> {
+  /** Noisy sample [N, H, W, inChannels]. */
+  sample: T;
+  /** Timestep per item [N] (float). */
+  timestep: T;
+  /** Text hidden states [N, T, contextDim], required when any level cross-attends. */
+  context?: T;
+  /** The upscaler's low-resolution image [N, H/2, W/2, conditionChannels]; upsampled and concatenated here. */
+  lowRes?: T;
+  /** Noise-augmentation level per item [N], when `noiseLevelInput`. */
+  noiseLevel?: T;
+}
+
+function embedScalar<T>(ops: Ops<T>, name: string, t: T, cfg: UnetConfig, dim: number): T {
+  const e = sinusoidalEmbedding(ops, t, cfg.timeEmbedDim);
+  return dense(ops, `${name}.linear_2`, silu(ops, dense(ops, `${name}.linear_1`, e, cfg.timeEmbedDim, dim)), dim, dim);
+}
+
+/**
+ * Text-conditioned U-Net predicting the model output (ε, x₀ or v, per the bundle's prediction type).
+ * Also the upscaler: with `conditionChannels` the low-res image is upsampled 2× and concatenated to the sample; with
+ * `noiseLevelInput` its augmentation level is embedded like the timestep.
+ */
+export function unet<T>(ops: Ops<T>, cfg: UnetConfig, inputs: UnetInputs<T>): T {
+  const { levels, groups, heads } = cfg;
+  const tdim = levels[0].channels * 4;
+  let temb = embedScalar(ops, 'time_embedding', inputs.timestep, cfg, tdim);
+  if (cfg.noiseLevelInput) {
+    if (!inputs.noiseLevel) throw new InvalidArgumentError('inputs.noiseLevel', 'this U-Net embeds a noise level; pass one per item');
+    temb = ops.add(temb, embedScalar(ops, 'noise_level_embedding', inputs.noiseLevel, cfg, tdim));
+  }
+  const time = { vec: temb, dim: tdim };
+  const ctx = inputs.context && cfg.contextDim > 0 ? { states: inputs.context, dim: cfg.contextDim } : undefined;
+  const attend = (name: string, h: T, ch: number, kind: UnetLevel['attention']) => {
+    if (kind === 'none') return h;
+    if (kind === 'self+cross' && !ctx) throw new InvalidArgumentError('inputs.context', 'this U-Net cross-attends to text; pass the text hidden states');
+    return spatialTransformer(ops, name, h, ch, groups, heads, kind === 'self+cross' ? ctx : undefined);
+  };
+
+  let x = inputs.sample;
+  if (cfg.conditionChannels > 0) {
+    if (!inputs.lowRes) throw new InvalidArgumentError('inputs.lowRes', 'this U-Net is an upscaler; pass the low-resolution image');
+    x = ops.concat([x, ops.upsample2x(inputs.lowRes)], 3);
+  }
+  let ch = levels[0].channels;
+  let h = conv(ops, 'conv_in', x, cfg.inChannels + cfg.conditionChannels, ch, 3);
+  const skips: { t: T; ch: number }[] = [{ t: h, ch }];
+  levels.forEach((level, i) => {
+    for (let r = 0; r < level.resBlocks; r++) {
+      h = resBlock(ops, `down.${i}.res.${r}`, h, ch, level.channels, groups, time);
+      ch = level.channels;
+      h = attend(`down.${i}.attn.${r}`, h, ch, level.attention);
+      skips.push({ t: h, ch });
+    }
+    if (i < levels.length - 1) {
+      h = downsample(ops, `down.${i}.downsample`, h, ch);
+      skips.push({ t: h, ch });
+    }
+  });
+
+  h = resBlock(ops, 'mid.res.0', h, ch, ch, groups, time);
+  h = attend('mid.attn', h, ch, cfg.midAttention);
+  h = resBlock(ops, 'mid.res.1', h, ch, ch, groups, time);
+
+  for (let i = levels.length - 1; i >= 0; i--) {
+    const level = levels[i];
+    for (let r = 0; r <= level.resBlocks; r++) {
+      const skip = skips.pop()!;
+      h = resBlock(ops, `up.${i}.res.${r}`, ops.concat([h, skip.t], 3), ch + skip.ch, level.channels, groups, time);
+      ch = level.channels;
+      h = attend(`up.${i}.attn.${r}`, h, ch, level.attention);
+    }
+    if (i > 0) h = upsample(ops, `up.${i}.upsample`, h, ch);
+  }
+  h = silu(ops, groupNorm(ops, 'norm_out', h, ch, groups));
+  return conv(ops, 'conv_out', h, ch, cfg.outChannels, 3, { zeroInit: true });
+}
