@@ -1,8 +1,10 @@
 import { parseBenchArgs, type BenchArgs } from './args.ts';
 import { samplerBench } from './sampler.ts';
+import { trainStepBench } from './train-step.ts';
 
 const BENCHES: Record<string, (args: BenchArgs) => Promise<unknown>> = {
   sampler: samplerBench,
+  'train-step': trainStepBench,
 };
 
 async function main(): Promise<void> {
