@@ -71,6 +71,24 @@ export function portableLog(x: number): number {
   return 2 * sum + e * LN2;
 }
 
+/** Uniform doubles in [0, 1) from the same generator: shuffles, dropout masks, timestep draws. */
+export function createUniformRng(seed: number): () => number {
+  requireInteger('seed', seed, 0, 0xffffffff);
+  const u32 = xoshiro128ss(seed);
+  return () => ((u32() >>> 5) * 67108864 + (u32() >>> 6)) / 9007199254740992;
+}
+
+/** Mix several integers into one uint32 seed (e.g. run seed, epoch, step), order-sensitive. */
+export function mixSeed(...parts: number[]): number {
+  let h = 0x9e3779b9;
+  for (const p of parts) {
+    h = Math.imul(h ^ (p >>> 0), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    h ^= h >>> 16;
+  }
+  return h >>> 0;
+}
+
 export function createRng(seed: number): GaussianRng {
   requireInteger('seed', seed, 0, 0xffffffff);
   const u32 = xoshiro128ss(seed);
