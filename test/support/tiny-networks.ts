@@ -14,6 +14,7 @@ import type { WeightMap } from '../../models/nn/weights.ts';
 import { exportImageEncoder, exportTextEncoder, exportUnet, exportVaeDecoder, exportVaeEncoder } from '../../models/onnx/export.ts';
 import type { OnnxOpsOptions } from '../../models/onnx/ops.ts';
 import { tfjsOps } from '../../trainer/tfjs/ops.ts';
+export { nhwcToNchw } from '../../models/pipeline/layout.ts';
 import { ParamStore } from '../../trainer/tfjs/params.ts';
 
 /** Small configs of every network, for parity and gradient tests. */
@@ -165,13 +166,5 @@ export function randomizeWeights(store: ParamStore, seed: number): WeightMap {
     out.set(name, { shape, data });
   }
   store.load(out);
-  return out;
-}
-
-export function nhwcToNchw(data: ArrayLike<number>, shape: number[]): Float32Array {
-  const [n, h, w, c] = shape;
-  const out = new Float32Array(data.length);
-  for (let b = 0; b < n; b++)
-    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let ch = 0; ch < c; ch++) out[((b * c + ch) * h + y) * w + x] = data[((b * h + y) * w + x) * c + ch];
   return out;
 }

@@ -1,0 +1,138 @@
+import { InvalidArgumentError, requireInRange, requireInteger } from '../errors.ts';
+import { classifierFreeGuidance } from '../diffusion/guidance.ts';
+import { predictedX0 } from '../diffusion/prediction.ts';
+import { createRng } from '../diffusion/rng.ts';
+import { createSampler, img2imgStart, parseSamplerName } from '../diffusion/samplers/index.ts';
+import { alphaBarAt, createSchedule, type NoiseSchedule } from '../diffusion/schedule.ts';
+import { qSample } from '../diffusion/forward.ts';
+import type { Manifest } from '../bundle/manifest.ts';
+
+/** A tensor as runtimes exchange it: data plus dims, NCHW for images. */
+export interface Tensor {
+  data: Float32Array;
+  dims: number[];
+}
+
+/** What a pipeline needs from an inference runtime (onnxruntime-node, -web on WebGPU or WASM). */
+export interface DiffusionRuntime {
+  unet(sample: Tensor, timestep: Float32Array, context: Tensor): Promise<Tensor>;
+  decode(latents: Tensor): Promise<Tensor>;
+  encode?(image: Tensor): Promise<Tensor>;
+  upscale?(sample: Tensor, timestep: Float32Array, lowRes: Tensor, noiseLevel: Float32Array): Promise<Tensor>;
+}
+
+export interface GenerateOptions {
+  /** Per-token text states [batch, T, D] of the prompt and of the negative (or empty) prompt. */
+  cond: Tensor;
+  uncond: Tensor;
+  steps?: number;
+  guidance?: number;
+  guidanceRescale?: number;
+  sampler?: string;
+  seed: number;
+  /** img2img: the init image [batch, 3, H, W] in [-1, 1] and how much of it to repaint (0..1). */
+  init?: { image: Tensor; strength: number };
+  upscale?: boolean;
+  signal?: AbortSignal;
+  /** Called after each step; `preview` is the decoded predicted x₀ every `previewEvery` steps. */
+  onStep?: (info: { step: number; total: number; preview?: Tensor }) => void;
+  previewEvery?: number;
+}
+
+export class GenerationAbortedError extends Error {
+  override readonly name = 'GenerationAbortedError';
+  readonly code = 'aborted';
+}
+
+function concatBatch(a: Tensor, b: Tensor): Tensor {
+  const data = new Float32Array(a.data.length + b.data.length);
+  data.set(a.data);
+  data.set(b.data, a.data.length);
+  return { data, dims: [a.dims[0] + b.dims[0], ...a.dims.slice(1)] };
+}
+
+const scaleBy = (t: Tensor, s: number): Tensor => ({ data: t.data.map((v) => v * s), dims: t.dims });
+
+/**
+ * Text-to-image (and img2img): seeded initial latents, the sampler loop with classifier-free guidance
+ * (unconditional and conditional as one batch per U-Net call), VAE decode and optional 2× upscaling.
+ * Shared by the browser worker, the Node CLI and evaluation.
+ */
+export async function generate(runtime: DiffusionRuntime, manifest: Manifest, o: GenerateOptions): Promise<Tensor> {
+  const d = manifest.diffusion;
+  const steps = requireInteger('steps', o.steps ?? d.defaults.steps, 1, d.schedule.trainSteps);
+  const guidance = requireInRange('guidance', o.guidance ?? d.defaults.guidance, 0, 50);
+  const sampler = parseSamplerName(o.sampler ?? d.defaults.sampler);
+  requireInteger('seed', o.seed, 0, 0xffffffff);
+  if (o.cond.dims.join() !== o.uncond.dims.join()) throw new InvalidArgumentError('uncond', `dims [${o.uncond.dims}] differ from cond [${o.cond.dims}]`);
+  const batch = o.cond.dims[0];
+  const { channels, size, scaleFactor } = manifest.latent;
+  const latentDims = [batch, channels, size, size];
+  const schedule = createSchedule(d.schedule);
+  const rng = createRng(o.seed);
+  const run = createSampler(sampler, schedule, { steps, predictionType: d.predictionType, rng });
+  let x: Float32Array = rng.fill(batch * channels * size * size);
+  let start = 0;
+  if (o.init) {
+    if (!runtime.encode) throw new InvalidArgumentError('init', 'this runtime has no VAE encoder for img2img');
+    const { startIndex, timestep } = img2imgStart(run.timesteps, o.init.strength);
+    start = startIndex;
+    const mean = await runtime.encode(o.init.image);
+    const latents = scaleBy(mean, scaleFactor).data;
+    x = timestep === undefined ? latents : qSample(schedule, latents, x, timestep);
+  }
+  const context = concatBatch(o.uncond, o.cond);
+  const check = () => {
+    if (o.signal?.aborted) throw new GenerationAbortedError('generation cancelled');
+  };
+  for (let i = start; i < run.timesteps.length; i++) {
+    check();
+    const t = run.timesteps[i];
+    const sample: Tensor = { data: x, dims: latentDims };
+    let out: Float32Array;
+    if (guidance === 1) {
+      out = (await runtime.unet(sample, new Float32Array(batch).fill(t), o.cond)).data;
+    } else {
+      const both = await runtime.unet(concatBatch(sample, sample), new Float32Array(2 * batch).fill(t), context);
+      const half = both.data.length / 2;
+      out = classifierFreeGuidance(both.data.subarray(0, half), both.data.subarray(half), { scale: guidance, rescale: o.guidanceRescale ?? 0, batch });
+    }
+    let preview: Tensor | undefined;
+    if (o.onStep && o.previewEvery && (i + 1) % o.previewEvery === 0 && i + 1 < run.timesteps.length) {
+      preview = await runtime.decode(scaleBy(predictX0(out, x, latentDims, schedule, t, d.predictionType), 1 / scaleFactor));
+    }
+    x = run.step(i, out, x);
+    o.onStep?.({ step: i + 1 - start, total: run.timesteps.length - start, preview });
+  }
+  check();
+  const image = await runtime.decode({ data: x.map((v) => v / scaleFactor), dims: latentDims });
+  if (!o.upscale) return image;
+  return upscaleImage(runtime, manifest, image, o.seed, o.signal);
+}
+
+function predictX0(out: Float32Array, x: Float32Array, dims: number[], schedule: NoiseSchedule, t: number, type: Manifest['diffusion']['predictionType']): Tensor {
+  const abar = Math.max(alphaBarAt(schedule, t), 2 ** -24);
+  const x0 = new Float32Array(x.length);
+  for (let j = 0; j < x.length; j++) x0[j] = predictedX0(type, out[j], x[j], abar);
+  return { data: x0, dims };
+}
+
+/** 2× super-resolution by the upscaler's own diffusion, conditioned on the noise-augmented low-res image. */
+export async function upscaleImage(runtime: DiffusionRuntime, manifest: Manifest, low: Tensor, seed: number, signal?: AbortSignal, steps = 20): Promise<Tensor> {
+  const up = manifest.upscale;
+  if (!runtime.upscale || !up) throw new InvalidArgumentError('upscale', 'this bundle has no upscaler');
+  const schedule = createSchedule(up.schedule);
+  const rng = createRng((seed ^ 0x9e3779b9) >>> 0);
+  const [b, c, h, w] = low.dims;
+  const noiseLevel = new Float32Array(b).fill(up.noiseLevel);
+  const lowAug: Tensor = { data: up.noiseLevel > 0 ? qSample(schedule, low.data, rng.fill(low.data.length), up.noiseLevel) : low.data, dims: low.dims };
+  const run = createSampler('dpmpp-2m', schedule, { steps, predictionType: manifest.diffusion.predictionType });
+  const dims = [b, c, h * up.factor, w * up.factor];
+  let x: Float32Array = rng.fill(dims.reduce((p, q) => p * q, 1));
+  for (let i = 0; i < run.timesteps.length; i++) {
+    if (signal?.aborted) throw new GenerationAbortedError('generation cancelled');
+    const out = await runtime.upscale({ data: x, dims }, new Float32Array(b).fill(run.timesteps[i]), lowAug, noiseLevel);
+    x = run.step(i, out.data, x);
+  }
+  return { data: x, dims };
+}

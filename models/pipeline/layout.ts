@@ -1,0 +1,24 @@
+/** NCHW ↔ NHWC for [N, C, H, W] data: tfjs computes in NHWC, exported graphs take NCHW. */
+export function nchwToNhwc(data: ArrayLike<number>, dims: readonly number[]): Float32Array {
+  const [n, c, h, w] = dims;
+  const out = new Float32Array(data.length);
+  for (let b = 0; b < n; b++)
+    for (let ch = 0; ch < c; ch++)
+      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[((b * h + y) * w + x) * c + ch] = data[((b * c + ch) * h + y) * w + x];
+  return out;
+}
+
+export function nhwcToNchw(data: ArrayLike<number>, dims: readonly number[]): Float32Array {
+  const [n, h, w, c] = dims;
+  const out = new Float32Array(data.length);
+  for (let b = 0; b < n; b++)
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let ch = 0; ch < c; ch++) out[((b * c + ch) * h + y) * w + x] = data[((b * h + y) * w + x) * c + ch];
+  return out;
+}
+
+/** Split an NCHW batch into per-item HWC float images. */
+export function batchToImages(data: Float32Array, dims: readonly number[]): { width: number; height: number; data: Float32Array }[] {
+  const [n, c, h, w] = dims;
+  const hwc = nchwToNhwc(data, dims);
+  return Array.from({ length: n }, (_, b) => ({ width: w, height: h, data: hwc.slice(b * h * w * c, (b + 1) * h * w * c) }));
+}

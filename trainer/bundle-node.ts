@@ -1,0 +1,65 @@
+import * as ort from 'onnxruntime-node';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BUNDLE_FILES, parseManifest, sha256Hex, type Manifest } from '../models/bundle/manifest.ts';
+import { loadTokenizer, type PromptTokenizer } from '../models/text/tokenizer.ts';
+import type { Tensor } from '../models/pipeline/generate.ts';
+import { ortRuntime } from '../models/pipeline/ort-runtime.ts';
+
+export interface NodeBundle {
+  dir: string;
+  manifest: Manifest;
+  tokenizer: PromptTokenizer;
+  session(file: string): Promise<ort.InferenceSession>;
+  runtime(): Promise<ReturnType<typeof ortRuntime>>;
+  /** Text encoder outputs for prompts: per-token states [B, T, D] and normalised CLIP embeddings [B, P]. */
+  encodeText(prompts: string[]): Promise<{ hidden: Tensor; embeds: Float32Array[] }>;
+  embedImages(images: Tensor): Promise<Float32Array[]>;
+}
+
+const normalize = (v: Float32Array) => {
+  const n = Math.hypot(...v) || 1;
+  return v.map((x) => x / n);
+};
+
+/** Open a bundle folder with onnxruntime-node, checking every file against the manifest's SHA-256 first. */
+export async function openBundle(dir: string): Promise<NodeBundle> {
+  const manifest = parseManifest(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')));
+  for (const [path, f] of Object.entries(manifest.files)) {
+    const bytes = readFileSync(join(dir, path));
+    const hash = await sha256Hex(bytes);
+    if (hash !== f.sha256 || bytes.length !== f.size) throw new Error(`${join(dir, path)} does not match the manifest (sha256 ${hash}, ${bytes.length} bytes)`);
+  }
+  const tokenizer = loadTokenizer(JSON.parse(readFileSync(join(dir, BUNDLE_FILES.tokenizer), 'utf8')), manifest.tokenizer.maxLength);
+  const sessions = new Map<string, Promise<ort.InferenceSession>>();
+  const session = (file: string) => {
+    if (!sessions.has(file)) sessions.set(file, ort.InferenceSession.create(join(dir, file)));
+    return sessions.get(file)!;
+  };
+  const vectors = (data: Float32Array, n: number) => Array.from({ length: n }, (_, i) => normalize(data.slice((i * data.length) / n, ((i + 1) * data.length) / n)));
+  return {
+    dir,
+    manifest,
+    tokenizer,
+    session,
+    runtime: async () =>
+      ortRuntime(ort, {
+        unet: await session(BUNDLE_FILES.unet),
+        vaeDecoder: await session(BUNDLE_FILES.vaeDecoder),
+        vaeEncoder: manifest.files[BUNDLE_FILES.vaeEncoder] ? await session(BUNDLE_FILES.vaeEncoder) : undefined,
+        upscaler: manifest.files[BUNDLE_FILES.upscaler] ? await session(BUNDLE_FILES.upscaler) : undefined,
+      }),
+    async encodeText(prompts) {
+      const T = manifest.tokenizer.maxLength;
+      const ids = new BigInt64Array(prompts.length * T);
+      prompts.forEach((p, i) => tokenizer.encode(p).forEach((id, j) => (ids[i * T + j] = BigInt(id))));
+      const out = await (await session(BUNDLE_FILES.textEncoder)).run({ input_ids: new ort.Tensor('int64', ids, [prompts.length, T]) });
+      const h = out.last_hidden_state;
+      return { hidden: { data: h.data as Float32Array, dims: [...h.dims] }, embeds: vectors(out.text_embeds.data as Float32Array, prompts.length) };
+    },
+    async embedImages(images) {
+      const out = await (await session(BUNDLE_FILES.imageEncoder)).run({ pixel_values: new ort.Tensor('float32', images.data, images.dims) });
+      return vectors(out.image_embeds.data as Float32Array, images.dims[0]);
+    },
+  };
+}

@@ -1,0 +1,174 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadTokenizer, type PromptTokenizer } from '../models/text/tokenizer.ts';
+import {
+  validateImageEncoderConfig,
+  validateTextEncoderConfig,
+  validateUnetConfig,
+  validateVaeConfig,
+  vaeDownFactor,
+  type ImageEncoderConfig,
+  type TextEncoderConfig,
+  type UnetConfig,
+  type VaeConfig,
+} from '../models/nn/configs.ts';
+import type { Dataset } from './data/dataset.ts';
+import { loadFolderDataset } from './data/folder.ts';
+import { shapesDataset, type ShapeScene } from './data/shapes.ts';
+import type { Preset } from './presets.ts';
+import type { TrainingBackend } from './tfjs/backend.ts';
+
+export interface StageSummary {
+  steps: number;
+  wallSeconds: number;
+  finalLoss?: number;
+  [key: string]: unknown;
+}
+
+export interface Configs {
+  textEncoder: TextEncoderConfig;
+  imageEncoder: ImageEncoderConfig;
+  vae: VaeConfig;
+  unet: UnetConfig;
+  upscaler?: UnetConfig;
+  latentSize: number;
+}
+
+/** Shared state of one training run: its folder, preset, seed, data and derived configs. */
+export class RunContext {
+  private cache = new Map<string, unknown>();
+
+  constructor(
+    readonly preset: Preset,
+    readonly dir: string,
+    readonly seed: number,
+    readonly resume: boolean,
+    readonly backend: TrainingBackend,
+    readonly command: string,
+    readonly maxSteps?: number,
+    readonly log: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+  ) {
+    mkdirSync(dir, { recursive: true });
+  }
+
+  stageDir(stage: string): string {
+    const d = join(this.dir, stage);
+    mkdirSync(d, { recursive: true });
+    return d;
+  }
+
+  steps(n: number): number {
+    return this.maxSteps === undefined ? n : Math.min(n, this.maxSteps);
+  }
+
+  private memo<T>(key: string, make: () => T): T {
+    if (!this.cache.has(key)) this.cache.set(key, make());
+    return this.cache.get(key) as T;
+  }
+
+  train(): Dataset {
+    return this.memo('train', () => this.load(0));
+  }
+
+  /** Held-out captions and images, never trained on: shapes indices past the training set, or the folder's tail. */
+  heldOut(): Dataset & { scenes?: ShapeScene[] } {
+    return this.memo('heldOut', () => this.load(1));
+  }
+
+  /** The training images at twice the size, for the 2× upscaler. */
+  trainHighRes(): Dataset {
+    return this.memo('trainHigh', () => {
+      const d = this.preset.data;
+      if (d.kind === 'shapes') return shapesDataset(this.seed, d.count, 2 * this.preset.imageSize, { maxObjects: d.maxObjects });
+      return loadFolderDataset(d.path, 2 * this.preset.imageSize);
+    });
+  }
+
+  heldOutHighRes(): Dataset {
+    return this.memo('heldOutHigh', () => {
+      const d = this.preset.data;
+      if (d.kind === 'shapes') return shapesDataset(this.seed, d.heldOut, 2 * this.preset.imageSize, { maxObjects: d.maxObjects }, d.count);
+      const all = loadFolderDataset(d.path, 2 * this.preset.imageSize);
+      return { ...all, samples: all.samples.slice(Math.max(0, all.samples.length - d.heldOut)) };
+    });
+  }
+
+  private load(part: 0 | 1): Dataset & { scenes?: ShapeScene[] } {
+    const d = this.preset.data;
+    if (d.kind === 'shapes') {
+      return part === 0
+        ? shapesDataset(this.seed, d.count, this.preset.imageSize, { maxObjects: d.maxObjects })
+        : shapesDataset(this.seed, d.heldOut, this.preset.imageSize, { maxObjects: d.maxObjects }, d.count);
+    }
+    const all = this.memo('folder', () => loadFolderDataset(d.path, this.preset.imageSize));
+    const cut = Math.max(0, all.samples.length - d.heldOut);
+    const samples = part === 0 ? all.samples.slice(0, cut) : all.samples.slice(cut);
+    return { ...all, samples, source: { ...all.source, count: samples.length } };
+  }
+
+  tokenizerPath(): string {
+    return join(this.dir, 'tokenizer', 'tokenizer.json');
+  }
+
+  tokenizer(): PromptTokenizer {
+    return this.memo('tokenizer', () => {
+      if (!existsSync(this.tokenizerPath())) throw new Error(`missing ${this.tokenizerPath()}: run the tokenizer stage first`);
+      return loadTokenizer(JSON.parse(readFileSync(this.tokenizerPath(), 'utf8')), this.preset.maxLength);
+    });
+  }
+
+  configs(): Configs {
+    return this.memo('configs', () => {
+      const p = this.preset;
+      const tok = this.tokenizer();
+      const textEncoder = validateTextEncoderConfig({ ...p.textEncoder, vocabSize: tok.vocabSize, padId: tok.padId, maxLength: p.maxLength });
+      const vae = validateVaeConfig({ ...p.vae, inChannels: 3 });
+      const common = { contextDim: textEncoder.width, noiseLevelInput: false, conditionChannels: 0 };
+      const unet = validateUnetConfig({ ...p.unet, ...common, inChannels: vae.latentChannels, outChannels: vae.latentChannels });
+      const upscaler = p.upscaler
+        ? validateUnetConfig({
+            levels: p.upscaler.levels,
+            midAttention: p.upscaler.midAttention,
+            groups: p.upscaler.groups,
+            heads: p.upscaler.heads,
+            timeEmbedDim: p.upscaler.timeEmbedDim,
+            inChannels: 3,
+            outChannels: 3,
+            conditionChannels: 3,
+            contextDim: 0,
+            noiseLevelInput: true,
+          })
+        : undefined;
+      return {
+        textEncoder,
+        imageEncoder: validateImageEncoderConfig({ ...p.imageEncoder, imageSize: p.imageSize, inChannels: 3 }),
+        vae,
+        unet,
+        upscaler,
+        latentSize: p.imageSize / vaeDownFactor(vae),
+      };
+    });
+  }
+
+  summaryPath(stage: string): string {
+    return join(this.stageDir(stage), 'done.json');
+  }
+
+  done(stage: string): StageSummary | undefined {
+    const p = this.summaryPath(stage);
+    return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as StageSummary) : undefined;
+  }
+
+  markDone(stage: string, summary: StageSummary): void {
+    writeFileSync(this.summaryPath(stage), JSON.stringify(summary, null, 2));
+  }
+}
+
+/** Stack the given samples' images into an NHWC batch tensor. */
+export function imageBatch(ds: Dataset, indices: number[]): tf.Tensor4D {
+  const s = ds.imageSize;
+  const data = new Float32Array(indices.length * s * s * 3);
+  indices.forEach((i, k) => data.set(ds.samples[i].image.data, k * s * s * 3));
+  return tf.tensor4d(data, [indices.length, s, s, 3]);
+}

@@ -1,0 +1,186 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as ort from 'onnxruntime-node';
+import { execSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { BUNDLE_FILES, parseManifest, sha256Hex, type Manifest } from '../../models/bundle/manifest.ts';
+import { createSchedule } from '../../models/diffusion/schedule.ts';
+import { createRng } from '../../models/diffusion/rng.ts';
+import { imageEncoder } from '../../models/nn/image-encoder.ts';
+import { textEncoder } from '../../models/nn/text-encoder.ts';
+import { unet } from '../../models/nn/unet.ts';
+import { vaeDecoder, vaeEncoder } from '../../models/nn/vae.ts';
+import type { WeightMap } from '../../models/nn/weights.ts';
+import { exportImageEncoder, exportTextEncoder, exportUnet, exportVaeDecoder, exportVaeEncoder } from '../../models/onnx/export.ts';
+import { nhwcToNchw } from '../../models/pipeline/layout.ts';
+import type { RunContext, StageSummary } from '../context.ts';
+import { tfjsOps } from '../tfjs/ops.ts';
+import { ParamStore } from '../tfjs/params.ts';
+import { loadWeights } from '../weights-io.ts';
+
+type Feed = { name: string; shape: number[]; image: boolean; int?: boolean };
+
+function randomFeed(f: Feed, seed: number, maxId = 2): { tf: tf.Tensor; ort: ort.Tensor } {
+  const n = f.shape.reduce((a, b) => a * b, 1);
+  if (f.int) {
+    const ids = Int32Array.from({ length: n }, (_, i) => (i * 7 + seed) % maxId);
+    return { tf: tf.tensor(ids, f.shape, 'int32'), ort: new ort.Tensor('int64', BigInt64Array.from(ids, (x) => BigInt(x)), f.shape) };
+  }
+  const data = createRng(seed).fill(n);
+  if (f.name === 'timestep' || f.name === 'noise_level') data.forEach((_, i) => (data[i] = 10 + 37 * i));
+  const [b, h, w, c] = f.shape;
+  return { tf: tf.tensor(data, f.shape), ort: f.image ? new ort.Tensor('float32', nhwcToNchw(data, f.shape), [b, c, h, w]) : new ort.Tensor('float32', data, f.shape) };
+}
+
+/**
+ * Verify an exported graph against the trained network: the same random inputs through tfjs and
+ * onnxruntime-node; returns the largest output error relative to the output's scale.
+ */
+async function verify(bytes: Uint8Array, feeds: Feed[], forward: (inputs: Record<string, tf.Tensor>) => Record<string, tf.Tensor>, maxId: number): Promise<number> {
+  const inputs = feeds.map((f, i) => ({ f, ...randomFeed(f, 11 + i, maxId) }));
+  const expected = tf.tidy(() => forward(Object.fromEntries(inputs.map((x) => [x.f.name, x.tf]))));
+  const session = await ort.InferenceSession.create(bytes);
+  const got = await session.run(Object.fromEntries(inputs.map((x) => [x.f.name, x.ort])));
+  let worst = 0;
+  for (const [name, t] of Object.entries(expected)) {
+    const want = t.rank === 4 ? nhwcToNchw(t.dataSync(), t.shape) : (t.dataSync() as Float32Array);
+    const have = got[name].data as Float32Array;
+    let err = 0;
+    let scale = 1e-12;
+    want.forEach((v, i) => {
+      err = Math.max(err, Math.abs(have[i] - v));
+      scale = Math.max(scale, Math.abs(v));
+    });
+    worst = Math.max(worst, err / scale);
+  }
+  tf.dispose([...Object.values(expected), ...inputs.map((x) => x.tf)]);
+  return worst;
+}
+
+function gitCommit(): string {
+  try {
+    return execSync('git rev-parse HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+export interface ExportOptions {
+  fp16: boolean;
+}
+
+/** Write the bundle: ONNX graphs (each verified against tfjs), tokenizer, and a manifest with hashes and provenance. */
+export async function exportStage(ctx: RunContext, options: ExportOptions): Promise<StageSummary> {
+  const t0 = Date.now();
+  const out = join(ctx.dir, 'bundle');
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  const cfg = ctx.configs();
+  const S = ctx.preset.imageSize;
+  const L = cfg.latentSize;
+  const { maxLength, padId, vocabSize } = ctx.tokenizer();
+  const w = (stage: string, file: string) => loadWeights(join(ctx.dir, stage, file));
+  const vaeMeta = w('vae', 'vae_encoder.bin').meta;
+  const tolerance = options.fp16 ? 2e-2 : 1e-3;
+  const exportCheck: Record<string, number> = {};
+  const files: Manifest['files'] = {};
+
+  const write = async (path: string, bytes: Uint8Array) => {
+    mkdirSync(dirname(join(out, path)), { recursive: true });
+    writeFileSync(join(out, path), bytes);
+    files[path] = { sha256: await sha256Hex(bytes), size: bytes.length };
+  };
+  const one = async (path: string, weights: WeightMap, bytes: (w: WeightMap) => Uint8Array, feeds: Feed[], forward: (store: ParamStore, x: Record<string, tf.Tensor>) => Record<string, tf.Tensor>) => {
+    const store = new ParamStore('export', ctx.seed);
+    const zeros = Object.fromEntries(feeds.map((f) => [f.name, f.int ? tf.zeros(f.shape, 'int32') : tf.zeros(f.shape)]));
+    tf.tidy(() => forward(store, zeros));
+    store.load(weights);
+    const model = bytes(weights);
+    const err = await verify(model, feeds, (x) => forward(store, x), vocabSize);
+    store.dispose();
+    if (!(err <= tolerance)) throw new Error(`export check failed for ${path}: error ${err} exceeds ${tolerance}`);
+    exportCheck[path] = err;
+    await write(path, model);
+    ctx.log(`export: ${path} ${(model.length / 1024).toFixed(0)} KiB, max error vs tfjs ${err.toExponential(2)}`);
+  };
+  const o = { fp16Weights: options.fp16 };
+  const img: Feed = { name: 'sample', shape: [2, S, S, 3], image: true };
+
+  await one(BUNDLE_FILES.textEncoder, w('clip', 'text_encoder.bin').weights, (x) => exportTextEncoder(cfg.textEncoder, x, o), [{ name: 'input_ids', shape: [2, maxLength], image: false, int: true }], (s, x) => {
+    const r = textEncoder(tfjsOps(s), cfg.textEncoder, x.input_ids);
+    return { last_hidden_state: r.hidden, text_embeds: r.pooled };
+  });
+  await one(BUNDLE_FILES.imageEncoder, w('clip', 'image_encoder.bin').weights, (x) => exportImageEncoder(cfg.imageEncoder, x, o), [{ ...img, name: 'pixel_values' }], (s, x) => ({
+    image_embeds: imageEncoder(tfjsOps(s), cfg.imageEncoder, x.pixel_values),
+  }));
+  await one(BUNDLE_FILES.vaeEncoder, w('vae', 'vae_encoder.bin').weights, (x) => exportVaeEncoder(cfg.vae, S, x, o), [img], (s, x) => {
+    const r = vaeEncoder(tfjsOps(s), cfg.vae, x.sample);
+    return { latent_mean: r.mean, latent_logvar: r.logvar };
+  });
+  await one(BUNDLE_FILES.vaeDecoder, w('vae', 'vae_decoder.bin').weights, (x) => exportVaeDecoder(cfg.vae, S, x, o), [{ name: 'latent_sample', shape: [2, L, L, cfg.vae.latentChannels], image: true }], (s, x) => ({
+    sample: vaeDecoder(tfjsOps(s), cfg.vae, x.latent_sample),
+  }));
+  await one(
+    BUNDLE_FILES.unet,
+    w('unet', 'unet.bin').weights,
+    (x) => exportUnet(cfg.unet, L, maxLength, x, o),
+    [
+      { name: 'sample', shape: [2, L, L, cfg.vae.latentChannels], image: true },
+      { name: 'timestep', shape: [2], image: false },
+      { name: 'encoder_hidden_states', shape: [2, maxLength, cfg.textEncoder.width], image: false },
+    ],
+    (s, x) => ({ out_sample: unet(tfjsOps(s), cfg.unet, { sample: x.sample, timestep: x.timestep, context: x.encoder_hidden_states }) }),
+  );
+  if (cfg.upscaler && ctx.preset.upscaler) {
+    const u = cfg.upscaler;
+    await one(
+      BUNDLE_FILES.upscaler,
+      w('upscaler', 'upscaler.bin').weights,
+      (x) => exportUnet(u, 2 * S, 0, x, o),
+      [
+        { name: 'sample', shape: [2, 2 * S, 2 * S, 3], image: true },
+        { name: 'timestep', shape: [2], image: false },
+        { name: 'low_res', shape: [2, S, S, 3], image: true },
+        { name: 'noise_level', shape: [2], image: false },
+      ],
+      (s, x) => ({ out_sample: unet(tfjsOps(s), u, { sample: x.sample, timestep: x.timestep, lowRes: x.low_res, noiseLevel: x.noise_level }) }),
+    );
+  }
+  await write(BUNDLE_FILES.tokenizer, new Uint8Array(readFileSync(ctx.tokenizerPath())));
+
+  const stages: Manifest['training']['stages'] = {};
+  for (const st of ['tokenizer', 'clip', 'vae', 'latents', 'unet', 'upscaler']) {
+    const d = ctx.done(st);
+    if (d) stages[st] = { steps: d.steps, wallSeconds: d.wallSeconds, finalLoss: d.finalLoss };
+  }
+  const contentHash = await sha256Hex(new TextEncoder().encode(Object.entries(files).sort().map(([p, f]) => `${p}:${f.sha256}`).join('\n')));
+  const p = ctx.preset;
+  const manifest: Manifest = parseManifest({
+    schemaVersion: 1,
+    name: p.name,
+    version: contentHash.slice(0, 16),
+    createdAt: new Date().toISOString(),
+    imageSize: S,
+    latent: { channels: cfg.vae.latentChannels, size: L, scaleFactor: vaeMeta.scaleFactor as number },
+    tokenizer: { maxLength, padId, vocabSize },
+    networks: { textEncoder: cfg.textEncoder, imageEncoder: cfg.imageEncoder, vae: cfg.vae, unet: cfg.unet, upscaler: cfg.upscaler },
+    diffusion: { schedule: createSchedule(p.schedule).config, predictionType: p.predictionType, defaults: p.defaults },
+    upscale: p.upscaler ? { factor: 2, noiseLevel: p.upscaler.noiseLevel, schedule: createSchedule(p.schedule).config } : undefined,
+    files,
+    weights: options.fp16 ? 'float16' : 'float32',
+    training: {
+      preset: p.name,
+      seed: ctx.seed,
+      command: ctx.command,
+      commit: gitCommit(),
+      backend: `${ctx.backend.name} (${ctx.backend.source})`,
+      data: [ctx.train().source],
+      stages,
+    },
+    exportCheck,
+  });
+  writeFileSync(join(out, 'manifest.json'), JSON.stringify(manifest, null, 2));
+  const total = Object.values(files).reduce((s, f) => s + f.size, 0);
+  ctx.log(`export: bundle ${manifest.name}@${manifest.version} → ${out} (${(total / 1024 / 1024).toFixed(2)} MiB)`);
+  return { steps: 0, wallSeconds: (Date.now() - t0) / 1000, version: manifest.version, bytes: total };
+}

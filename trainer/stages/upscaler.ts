@@ -1,0 +1,65 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { join } from 'node:path';
+import { createSchedule } from '../../models/diffusion/schedule.ts';
+import { createUniformRng, mixSeed } from '../../models/diffusion/rng.ts';
+import { unet } from '../../models/nn/unet.ts';
+import { imageBatch, type RunContext, type StageSummary } from '../context.ts';
+import { batchIndices } from '../data/dataset.ts';
+import { noisedBatch } from '../diffusion-loss.ts';
+import { trainLoop } from '../loop.ts';
+import { tfjsOps } from '../tfjs/ops.ts';
+import { ParamStore } from '../tfjs/params.ts';
+import { saveWeights } from '../weights-io.ts';
+
+/**
+ * 2× super-resolution diffusion in pixel space, conditioned on the low-resolution image. The condition
+ * is noise-augmented at a random level in [0, 2·noiseLevel), given to the network, so the upscaler
+ * tolerates the imperfect images the base model makes; inference uses `noiseLevel`.
+ */
+export async function upscalerStage(ctx: RunContext): Promise<StageSummary> {
+  const dir = ctx.stageDir('upscaler');
+  const up = ctx.preset.upscaler;
+  const cfg = ctx.configs().upscaler;
+  if (!up || !cfg) throw new Error(`preset ${ctx.preset.name} has no upscaler`);
+  const hi = ctx.trainHighRes();
+  const schedule = createSchedule(ctx.preset.schedule);
+  const store = new ParamStore('upscaler', ctx.seed);
+  const result = await trainLoop({
+    stage: 'upscaler',
+    dir,
+    steps: ctx.steps(up.steps),
+    batchSize: up.batchSize,
+    lr: up.lr,
+    warmupSteps: up.warmupSteps,
+    clipNorm: 1,
+    emaDecay: ctx.preset.emaDecay,
+    checkpointEvery: 100,
+    resume: ctx.resume,
+    stores: [store],
+    log: ctx.log,
+    loss: (step) => {
+      const idx = batchIndices(hi.samples.length, up.batchSize, mixSeed(ctx.seed, 5), step);
+      // Random crops of imageSize: the upscaler is fully convolutional, so crops train it at a quarter of the cost.
+      const crop = ctx.preset.imageSize;
+      const full = imageBatch(hi, idx);
+      const off = createUniformRng(mixSeed(ctx.seed, step, 0xc));
+      const x0 = tf.concat(idx.map((_, k) => {
+        const oy = 2 * Math.floor((off() * (hi.imageSize - crop)) / 2);
+        const ox = 2 * Math.floor((off() * (hi.imageSize - crop)) / 2);
+        return tf.slice(full, [k, oy, ox, 0], [1, crop, crop, 3]);
+      })) as tf.Tensor4D;
+      const low = tf.avgPool(x0, 2, 2, 'valid') as tf.Tensor4D;
+      const rand = createUniformRng(mixSeed(ctx.seed, step, 0xa));
+      const levels = Float32Array.from(idx, () => Math.floor(rand() * 2 * up.noiseLevel));
+      const a = tf.tensor4d(Float32Array.from(levels, (l) => Math.sqrt(schedule.alphasCumprod[l])), [idx.length, 1, 1, 1]);
+      const s = tf.tensor4d(Float32Array.from(levels, (l) => Math.sqrt(1 - schedule.alphasCumprod[l])), [idx.length, 1, 1, 1]);
+      const lowAug = tf.add(tf.mul(a, low), tf.mul(s, tf.randomNormal(low.shape, 0, 1, 'float32', mixSeed(ctx.seed, step, 0xb))));
+      const { t, xt, target } = noisedBatch(schedule, x0, ctx.preset.predictionType, mixSeed(ctx.seed, 6), step);
+      const out = unet(tfjsOps(store), cfg, { sample: xt, timestep: t, lowRes: lowAug, noiseLevel: tf.tensor1d(levels) });
+      return tf.mean(tf.squaredDifference(out, target)) as tf.Scalar;
+    },
+  });
+  saveWeights(join(dir, 'upscaler.bin'), result.ema!.get('upscaler')!);
+  store.dispose();
+  return { steps: result.steps, wallSeconds: result.wallSeconds, finalLoss: result.finalLoss };
+}
