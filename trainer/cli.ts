@@ -16,7 +16,7 @@ export const STAGES = ['tokenizer', 'clip', 'vae', 'latents', 'unet', 'upscaler'
 type Stage = (typeof STAGES)[number];
 
 const USAGE = `usage: npm run train -- --preset <${presetNames().join('|')}> --out <dir> [--stage all|${STAGES.join('|')}[,…]]
-       [--seed 1] [--resume] [--max-steps N] [--backend ${TRAINING_BACKENDS.join('|')}] [--fp16] [--data <folder>]`;
+       [--seed 1] [--resume] [--max-steps N] [--checkpoint-every 100] [--backend ${TRAINING_BACKENDS.join('|')}] [--fp16] [--data <folder>]`;
 
 runCli('train', async () => {
   const argv = process.argv.slice(2);
@@ -24,7 +24,7 @@ runCli('train', async () => {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  const opts = parseOptions(argv, ['resume', 'fp16'], ['preset', 'out', 'stage', 'seed', 'max-steps', 'backend', 'data']);
+  const opts = parseOptions(argv, ['resume', 'fp16'], ['preset', 'out', 'stage', 'seed', 'max-steps', 'checkpoint-every', 'backend', 'data']);
   const presetName = opts.get('preset');
   const out = opts.get('out');
   if (!presetName || !out) throw new InvalidArgumentError('arguments', `--preset and --out are required\n${USAGE}`);
@@ -36,7 +36,7 @@ runCli('train', async () => {
   for (const s of stages) if (!(STAGES as readonly string[]).includes(s)) throw new InvalidArgumentError('stage', `unknown stage '${s}'; stages are ${STAGES.join(', ')}`);
   const resume = opts.has('resume');
   const backend = await initTrainingBackend((opts.get('backend') ?? 'auto') as TrainingBackendChoice);
-  const ctx = new RunContext(preset, out, intOption(opts, 'seed', 1)!, resume, backend, `npm run train -- ${argv.join(' ')}`, intOption(opts, 'max-steps', undefined, 1));
+  const ctx = new RunContext(preset, out, intOption(opts, 'seed', 1)!, resume, backend, `npm run train -- ${argv.join(' ')}`, intOption(opts, 'max-steps', undefined, 1), intOption(opts, 'checkpoint-every', 100, 1));
   ctx.log(`train: preset ${preset.name}, back end ${backend.name} (${backend.source}), run folder ${out}`);
   const run: Record<Stage, () => Promise<StageSummary>> = {
     tokenizer: () => tokenizerStage(ctx),

@@ -47,6 +47,7 @@ export class RunContext {
     readonly backend: TrainingBackend,
     readonly command: string,
     readonly maxSteps?: number,
+    readonly checkpointEvery = 100,
     readonly log: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
   ) {
     mkdirSync(dir, { recursive: true });
@@ -90,7 +91,7 @@ export class RunContext {
       const d = this.preset.data;
       if (d.kind === 'shapes') return shapesDataset(this.seed, d.heldOut, 2 * this.preset.imageSize, { maxObjects: d.maxObjects }, d.count);
       const all = loadFolderDataset(d.path, 2 * this.preset.imageSize);
-      return { ...all, samples: all.samples.slice(Math.max(0, all.samples.length - d.heldOut)) };
+      return { ...all, samples: all.samples.slice(all.samples.length - Math.min(d.heldOut, Math.floor(all.samples.length / 5))) };
     });
   }
 
@@ -102,7 +103,8 @@ export class RunContext {
         : shapesDataset(this.seed, d.heldOut, this.preset.imageSize, { maxObjects: d.maxObjects }, d.count);
     }
     const all = this.memo('folder', () => loadFolderDataset(d.path, this.preset.imageSize));
-    const cut = Math.max(0, all.samples.length - d.heldOut);
+    // Hold out at most a fifth, so a small folder still trains.
+    const cut = all.samples.length - Math.min(d.heldOut, Math.floor(all.samples.length / 5));
     const samples = part === 0 ? all.samples.slice(0, cut) : all.samples.slice(cut);
     return { ...all, samples, source: { ...all.source, count: samples.length } };
   }

@@ -160,6 +160,8 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
       bar.update(step, `loss ${lossValue.toFixed(4)}`, o.batchSize);
       if (step % o.checkpointEvery === 0 || step === o.steps) save();
       if (o.onSample && o.sampleEvery && step % o.sampleEvery === 0 && step !== o.steps) await o.onSample(step);
+      // Yield to the event loop each step: signal handlers only run between tasks.
+      await new Promise((resolve) => setImmediate(resolve));
       if (stopSignal) {
         save();
         throw new TrainingInterruptedError(stopSignal, step);

@@ -38,7 +38,7 @@ const SHAPES_TINY: Preset = {
   imageSize: 32,
   maxLength: 12,
   textEncoder: { width: 64, layers: 2, heads: 4, projectionDim: 64 },
-  imageEncoder: { channels: [32, 64], groups: 8, projectionDim: 64 },
+  imageEncoder: { channels: [16, 32], groups: 8, projectionDim: 64 },
   vae: { latentChannels: 4, channels: [16, 32, 32], groups: 8, midAttention: false },
   klWeight: 1e-4,
   unet: {
@@ -72,7 +72,7 @@ const SHAPES_TINY: Preset = {
   emaDecay: 0.99,
   defaults: { steps: 20, guidance: 4, sampler: 'dpmpp-2m' },
   stages: {
-    clip: { steps: 200, batchSize: 64, lr: 2e-3, warmupSteps: 20 },
+    clip: { steps: 200, batchSize: 48, lr: 2e-3, warmupSteps: 20 },
     vae: { steps: 250, batchSize: 16, lr: 2e-3, warmupSteps: 20 },
     unet: { steps: 800, batchSize: 32, lr: 1e-3, warmupSteps: 40 },
   },

@@ -90,7 +90,7 @@ export async function clipStage(ctx: RunContext): Promise<StageSummary> {
     warmupSteps: sched.warmupSteps,
     clipNorm: 1,
     weightDecay: 0.01,
-    checkpointEvery: 100,
+    checkpointEvery: ctx.checkpointEvery,
     resume: ctx.resume,
     stores: [text, image, temp],
     log: ctx.log,

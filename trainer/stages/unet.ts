@@ -78,7 +78,7 @@ export async function unetStage(ctx: RunContext): Promise<StageSummary> {
     warmupSteps: sched.warmupSteps,
     clipNorm: 1,
     emaDecay: p.emaDecay,
-    checkpointEvery: 100,
+    checkpointEvery: ctx.checkpointEvery,
     sampleEvery: 500,
     resume: ctx.resume,
     stores: [store],

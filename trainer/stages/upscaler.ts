@@ -33,7 +33,7 @@ export async function upscalerStage(ctx: RunContext): Promise<StageSummary> {
     warmupSteps: up.warmupSteps,
     clipNorm: 1,
     emaDecay: ctx.preset.emaDecay,
-    checkpointEvery: 100,
+    checkpointEvery: ctx.checkpointEvery,
     resume: ctx.resume,
     stores: [store],
     log: ctx.log,

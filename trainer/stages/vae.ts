@@ -58,7 +58,7 @@ export async function vaeStage(ctx: RunContext): Promise<StageSummary> {
     lr: sched.lr,
     warmupSteps: sched.warmupSteps,
     clipNorm: 1,
-    checkpointEvery: 100,
+    checkpointEvery: ctx.checkpointEvery,
     sampleEvery: 200,
     resume: ctx.resume,
     stores: [m.encoder, m.decoder],
