@@ -17,17 +17,20 @@ export async function localR2Store(stateDir = DEFAULT_STATE_DIR): Promise<{ stor
     r2Persist: `${stateDir}/v3/r2`,
   });
   const bucket = await mf.getR2Bucket('MODELS');
+  return { bucket, dispose: () => mf.dispose(), store: r2BundleStore(bucket) };
+}
+
+type Bucket = Awaited<ReturnType<Miniflare['getR2Bucket']>>;
+
+/** A BundleStore on an R2 bucket binding (Miniflare's, in tests and local publishing). */
+export function r2BundleStore(bucket: Bucket): BundleStore {
   return {
-    bucket,
-    dispose: () => mf.dispose(),
-    store: {
-      has: async (key, sha256) => (await bucket.head(key))?.customMetadata?.sha256 === sha256,
-      put: async (key, bytes, sha256, contentType) => {
-        await bucket.put(key, bytes, { httpMetadata: { contentType }, customMetadata: { sha256 }, sha256 });
-      },
-      setLatest: async (name, version) => {
-        await bucket.put(latestKey(name), JSON.stringify({ version }), { httpMetadata: { contentType: 'application/json' } });
-      },
+    has: async (key, sha256) => (await bucket.head(key))?.customMetadata?.sha256 === sha256,
+    put: async (key, bytes, sha256, contentType) => {
+      await bucket.put(key, bytes, { httpMetadata: { contentType }, customMetadata: { sha256 }, sha256 });
+    },
+    setLatest: async (name, version) => {
+      await bucket.put(latestKey(name), JSON.stringify({ version }), { httpMetadata: { contentType: 'application/json' } });
     },
   };
 }

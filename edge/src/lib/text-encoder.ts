@@ -1,0 +1,44 @@
+import { BUNDLE_FILES, type Manifest } from '../../../models/bundle/manifest.ts';
+import { loadTokenizer, type PromptTokenizer } from '../../../models/text/tokenizer.ts';
+import type { Env } from '../env.ts';
+import { getFileBytes } from './bundles.ts';
+import { workerdOrt } from './ort-workerd.ts';
+
+export interface TextEncoder_ {
+  tokenizer: PromptTokenizer;
+  /** Per-token hidden states [n, T, D] for n prompts, as one float32 array. */
+  encode(prompts: string[]): Promise<{ data: Float32Array; dims: [number, number, number] }>;
+}
+
+const encoders = new Map<string, Promise<TextEncoder_>>();
+
+async function load(env: Env, manifest: Manifest): Promise<TextEncoder_> {
+  const ort = workerdOrt();
+  const [model, tokenizerJson] = await Promise.all([getFileBytes(env, manifest, BUNDLE_FILES.textEncoder), getFileBytes(env, manifest, BUNDLE_FILES.tokenizer)]);
+  const tokenizer = loadTokenizer(JSON.parse(new TextDecoder().decode(tokenizerJson)), manifest.tokenizer.maxLength);
+  const session = await ort.InferenceSession.create(model, { executionProviders: ['wasm'] });
+  const T = tokenizer.maxLength;
+  return {
+    tokenizer,
+    async encode(prompts) {
+      const ids = new BigInt64Array(prompts.length * T);
+      prompts.forEach((p, i) => tokenizer.encode(p).forEach((id, j) => (ids[i * T + j] = BigInt(id))));
+      const out = await session.run({ input_ids: new ort.Tensor('int64', ids, [prompts.length, T]) });
+      const h = out.last_hidden_state;
+      return { data: h.data as Float32Array, dims: [prompts.length, T, h.dims[2]] };
+    },
+  };
+}
+
+/** The text encoder of one model version, loaded once per isolate (the version is immutable). */
+export function textEncoderFor(env: Env, manifest: Manifest): Promise<TextEncoder_> {
+  const key = `${manifest.name}@${manifest.version}`;
+  let e = encoders.get(key);
+  if (!e) {
+    e = load(env, manifest);
+    // A failed load must not poison the cache for later requests.
+    e.catch(() => encoders.delete(key));
+    encoders.set(key, e);
+  }
+  return e;
+}

@@ -1,0 +1,102 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { normalizePrompt } from '../../../models/text/tokenizer.ts';
+import { sha256Hex } from '../../../models/bundle/manifest.ts';
+import { toFloat16Array } from '../../../models/onnx/fp16.ts';
+import type { AppEnv, Env } from '../env.ts';
+import { ApiError } from '../errors.ts';
+import { getManifest, parseModelRef, resolveVersion } from '../lib/bundles.ts';
+import { textEncoderFor } from '../lib/text-encoder.ts';
+import { jsonBody, parseOr400 } from '../lib/validate.ts';
+
+export const MAX_PROMPTS = 16;
+export const MAX_PROMPT_CHARS = 1000;
+
+export const embeddingsRequestSchema = z
+  .object({
+    model: z.string().min(1).max(200),
+    prompts: z.array(z.string().max(MAX_PROMPT_CHARS, `at most ${MAX_PROMPT_CHARS} characters`)).min(1).max(MAX_PROMPTS, `at most ${MAX_PROMPTS} prompts`),
+    negative_prompt: z.string().max(MAX_PROMPT_CHARS).optional(),
+    format: z.enum(['json', 'f32', 'f16']).default('json'),
+  })
+  .strict();
+
+type Cached = { bytes: Float32Array; source: 'cache' | 'kv' };
+
+const cacheUrl = (key: string) => `https://embeddings.cache.invalid/${key}`;
+
+/** Look up one prompt's states: this colo's Cache API first, then KV. */
+async function lookup(env: Env, key: string): Promise<Cached | undefined> {
+  const cache = await caches.open('embeddings');
+  const hit = await cache.match(cacheUrl(key));
+  if (hit) return { bytes: new Float32Array(await hit.arrayBuffer()), source: 'cache' };
+  const kv = await env.EMBEDDINGS.get(key, 'arrayBuffer');
+  if (kv) return { bytes: new Float32Array(kv), source: 'kv' };
+  return undefined;
+}
+
+async function store(env: Env, key: string, bytes: Float32Array, alsoKv: boolean): Promise<void> {
+  const cache = await caches.open('embeddings');
+  const body = bytes.slice().buffer;
+  await Promise.all([
+    cache.put(cacheUrl(key), new Response(body, { headers: { 'cache-control': 'public, max-age=31536000, immutable' } })),
+    alsoKv ? env.EMBEDDINGS.put(key, body) : Promise.resolve(),
+  ]);
+}
+
+export const embeddings = new Hono<AppEnv>();
+
+/**
+ * Per-token text-encoder states for each prompt plus the negative (or empty) prompt, which the client
+ * uses as the unconditional input of classifier-free guidance. Cached per (model version, normalized prompt).
+ */
+embeddings.post('/', async (c) => {
+  const body = parseOr400(embeddingsRequestSchema, await jsonBody(c.req.raw));
+  const ref = parseModelRef(body.model);
+  const version = await resolveVersion(c.env, ref.name, ref.version);
+  const manifest = await getManifest(c.env, ref.name, version);
+  const encoder = await textEncoderFor(c.env, manifest);
+  const all = [...body.prompts, body.negative_prompt ?? ''];
+  all.forEach((p, i) => {
+    const n = encoder.tokenizer.countTokens(p);
+    if (n > encoder.tokenizer.maxLength - 2) {
+      throw new ApiError(400, 'prompt_too_long', `${i < body.prompts.length ? `prompts.${i}` : 'negative_prompt'} has ${n} tokens; this model takes at most ${encoder.tokenizer.maxLength - 2}`);
+    }
+  });
+  const keys = await Promise.all(all.map(async (p) => `emb/${manifest.name}/${manifest.version}/${await sha256Hex(new TextEncoder().encode(normalizePrompt(p)))}`));
+  const found = await Promise.all(keys.map((k) => lookup(c.env, k)));
+  const missing = all.map((p, i) => ({ p, i })).filter(({ i }) => !found[i]);
+  const [T, D] = [manifest.tokenizer.maxLength, manifest.networks.textEncoder.width];
+  const size = T * D;
+  const states: Float32Array[] = found.map((f) => f?.bytes ?? new Float32Array(0));
+  if (missing.length) {
+    const out = await encoder.encode(missing.map((m) => m.p));
+    missing.forEach(({ i }, k) => (states[i] = out.data.slice(k * size, (k + 1) * size)));
+  }
+  // Write back misses everywhere, and KV-only hits into this colo's cache, after answering.
+  const writes = all.map((_, i) => (found[i]?.source === 'cache' ? undefined : store(c.env, keys[i], states[i], !found[i]))).filter(Boolean);
+  c.executionCtx.waitUntil(Promise.all(writes));
+  const cacheState = missing.length === 0 ? 'hit' : missing.length === all.length ? 'miss' : 'partial';
+  const perPrompt = found.map((f) => (f ? 'hit' : 'miss'));
+  const headers = { 'x-cache': cacheState, 'x-embedding-dims': `${all.length},${T},${D}`, 'cache-control': 'no-store' };
+  if (body.format !== 'json') {
+    const flat = new Float32Array(all.length * size);
+    states.forEach((s, i) => flat.set(s, i * size));
+    const bytes = body.format === 'f16' ? new Uint8Array(toFloat16Array(flat).buffer) : flat;
+    return new Response(bytes as Uint8Array<ArrayBuffer> | Float32Array<ArrayBuffer>, { headers: { ...headers, 'content-type': 'application/octet-stream', 'x-embedding-dtype': body.format === 'f16' ? 'float16' : 'float32' } });
+  }
+  const rows = (s: Float32Array) => Array.from({ length: T }, (_, t) => Array.from(s.subarray(t * D, (t + 1) * D)));
+  return c.json(
+    {
+      model: manifest.name,
+      version: manifest.version,
+      dims: [T, D],
+      cache: cacheState,
+      per_prompt_cache: perPrompt,
+      embeddings: states.slice(0, body.prompts.length).map(rows),
+      negative: rows(states[states.length - 1]),
+    },
+    200,
+    headers,
+  );
+});
