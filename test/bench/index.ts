@@ -1,10 +1,12 @@
 import { parseBenchArgs, type BenchArgs } from './args.ts';
 import { samplerBench } from './sampler.ts';
 import { trainStepBench } from './train-step.ts';
+import { edgeBench } from './edge.ts';
 
 const BENCHES: Record<string, (args: BenchArgs) => Promise<unknown>> = {
   sampler: samplerBench,
   'train-step': trainStepBench,
+  edge: edgeBench,
 };
 
 async function main(): Promise<void> {

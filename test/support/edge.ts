@@ -53,6 +53,8 @@ export async function startEdge(options: { token?: string } = {}): Promise<Minif
     compatibilityFlags: ['nodejs_compat'],
     r2Buckets: { MODELS: 'edge-diffusion-models' },
     kvNamespaces: { EMBEDDINGS: 'embeddings' },
+    port: 0,
+    host: '127.0.0.1',
     bindings: { PUBLISH_TOKEN: options.token ?? PUBLISH_TOKEN, MAX_UPLOAD_BYTES: String(MAX_UPLOAD) },
   });
 }
@@ -61,7 +63,7 @@ export async function startEdge(options: { token?: string } = {}): Promise<Minif
  * A bundle with a real (random-weight) text encoder and a trained tokenizer, other files filler: what the
  * edge needs to answer embeddings. Returns the text encoder's ONNX bytes for reference runs.
  */
-export async function textBundle(name = 'toy'): Promise<{ dir: string; version: string; textEncoderOnnx: Uint8Array; tokenizerJson: string; maxLength: number }> {
+export async function textBundle(name = 'toy', fillerBytes = 50_000): Promise<{ dir: string; version: string; textEncoderOnnx: Uint8Array; tokenizerJson: string; maxLength: number }> {
   await initTrainingBackend('wasm');
   const tokenizerJson = trainTokenizer(['a small red circle', 'a large blue square above a green triangle', 'an orange emoji face, twitter style']);
   const maxLength = 16;
@@ -74,7 +76,7 @@ export async function textBundle(name = 'toy'): Promise<{ dir: string; version: 
   const b = await fakeBundle(name, {
     [BUNDLE_FILES.textEncoder]: textEncoderOnnx,
     [BUNDLE_FILES.tokenizer]: new TextEncoder().encode(tokenizerJson),
-    [BUNDLE_FILES.unet]: randomBytes(50_000, 7),
+    [BUNDLE_FILES.unet]: randomBytes(fillerBytes, 7),
   }, undefined, { maxLength, vocabSize: tok.vocabSize, padId: tok.padId, textEncoder: cfg });
   return { dir: b.dir, version: b.manifest.version, textEncoderOnnx, tokenizerJson, maxLength };
 }

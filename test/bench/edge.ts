@@ -1,0 +1,87 @@
+import { BUNDLE_FILES } from '../../models/bundle/manifest.ts';
+import { loadTokenizer } from '../../models/text/tokenizer.ts';
+import { publishTo, startEdge, textBundle } from '../support/edge.ts';
+import type { BenchArgs } from './args.ts';
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+
+/**
+ * The edge worker in workerd (Miniflare) on loopback: embeddings latency cached and uncached (16-token
+ * prompts), requests/s at a fixed concurrency, and model-file throughput. Bounded: fixed request counts.
+ */
+export async function edgeBench(args: BenchArgs): Promise<unknown> {
+  const n = args.int('requests', 300);
+  const concurrency = args.int('concurrency', 8);
+  const mf = await startEdge();
+  try {
+    const bundle = await textBundle('bench', 4 * 1024 * 1024);
+    await publishTo(mf, bundle.dir);
+    const base = (await mf.ready).toString().replace(/\/$/, '');
+    let errors = 0;
+    const embed = async (prompt: string) => {
+      const t0 = performance.now();
+      const res = await fetch(`${base}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'bench', prompts: [prompt], format: 'f16' }) });
+      await res.arrayBuffer();
+      if (!res.ok) errors++;
+      return { ms: performance.now() - t0, cache: res.headers.get('x-cache') };
+    };
+    // Prompts that fill the 16-token context (14 tokens + <bos>, <eos>), each distinct for the uncached runs.
+    const tok = loadTokenizer(JSON.parse(bundle.tokenizerJson), bundle.maxLength);
+    const words = ['a', 'small', 'red', 'circle', 'large', 'blue', 'square', 'above', 'green', 'triangle', 'face', 'emoji', 'orange', 'style'];
+    const prompt = (i: number) => {
+      const out: string[] = [];
+      for (let k = 0; ; k++) {
+        const next = [...out, words[(i * 7 + k * 3 + Math.floor(i / 14) * k) % words.length]];
+        if (tok.countTokens(next.join(' ')) > bundle.maxLength - 2) return out.join(' ');
+        out.push(next[next.length - 1]);
+      }
+    };
+    await embed(prompt(-1)); // warm-up: model load and ORT initialisation
+    const uncached: number[] = [];
+    for (let i = 0; i < Math.min(n, 200); i++) {
+      const r = await embed(prompt(i));
+      // 'partial': the prompt was computed, the (empty) negative prompt came from the cache.
+      if (r.cache !== 'hit') uncached.push(r.ms);
+    }
+    const cached: number[] = [];
+    for (let i = 0; i < n; i++) cached.push((await embed(prompt(0))).ms);
+    const t0 = performance.now();
+    let next = 0;
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        next++;
+        await embed(prompt(next % 50));
+      }
+    }));
+    const rps = n / ((performance.now() - t0) / 1000);
+    const fileUrl = `${base}/v1/models/bench/${bundle.version}/${BUNDLE_FILES.unet}`;
+    const f0 = performance.now();
+    let bytes = 0;
+    for (let i = 0; i < 20; i++) {
+      const res = await fetch(fileUrl);
+      bytes += (await res.arrayBuffer()).byteLength;
+      if (!res.ok) errors++;
+    }
+    const mibPerSecond = bytes / 1024 / 1024 / ((performance.now() - f0) / 1000);
+    return {
+      bench: 'edge',
+      runtime: 'workerd via Miniflare, loopback HTTP',
+      promptTokens: 16,
+      embeddings: {
+        cached: { p50: pct(cached, 50), p99: pct(cached, 99), n: cached.length },
+        uncached: { p50: pct(uncached, 50), p99: pct(uncached, 99), n: uncached.length },
+        requestsPerSecond: rps,
+        concurrency,
+      },
+      modelFile: { bytesEach: bytes / 20, mibPerSecond },
+      errors,
+      goals: { cachedP50Ms: 5, uncachedP50Ms: 15, errors: 0 },
+      ratios: { cachedP50OverGoal: pct(cached, 50) / 5, uncachedP50OverGoal: pct(uncached, 50) / 15 },
+    };
+  } finally {
+    await mf.dispose();
+  }
+}
