@@ -1,0 +1,44 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runCli } from '../../trainer/cli-args.ts';
+import { publishBundle } from '../../trainer/publish.ts';
+import { DEFAULT_STATE_DIR, localR2Store } from '../../trainer/publish-stores.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const BUNDLES = join(ROOT, 'models', 'bundles');
+
+/**
+ * `npm start`: publish the bundles shipped in models/bundles/ into local R2 (idempotent), make sure a local
+ * publish token exists, then run `wrangler dev` on loopback with its state in .state/.
+ */
+runCli('start', async () => {
+  const state = join(ROOT, DEFAULT_STATE_DIR);
+  const local = await localR2Store(state);
+  try {
+    for (const name of existsSync(BUNDLES) ? readdirSync(BUNDLES) : []) {
+      if (!existsSync(join(BUNDLES, name, 'manifest.json'))) continue;
+      const m = await publishBundle(local.store, join(BUNDLES, name));
+      process.stderr.write(`start: local R2 has ${m.name}@${m.version}\n`);
+    }
+  } finally {
+    await local.dispose();
+  }
+  const devVars = join(ROOT, '.dev.vars');
+  if (!existsSync(devVars)) {
+    writeFileSync(devVars, `PUBLISH_TOKEN=${randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
+    process.stderr.write('start: wrote a local publish token to .dev.vars (git-ignored)\n');
+  }
+  const port = process.env.PORT ?? '8787';
+  const child = spawn(process.execPath, [join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'dev', '--ip', '127.0.0.1', '--port', port, '--persist-to', state, ...process.argv.slice(2)], {
+    cwd: ROOT,
+    stdio: 'inherit',
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
+  });
+  const stop = (sig: NodeJS.Signals) => child.kill(sig);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  await new Promise<void>((resolve, reject) => child.on('exit', (code) => (code === 0 || code === null ? resolve() : reject(new Error(`wrangler dev exited with ${code}`)))));
+});
