@@ -153,6 +153,22 @@ export class RunContext {
     });
   }
 
+  /** The loop options every stage shares: its folder, schedule, checkpointing, resume and logging. */
+  loopOptions(stage: string, sched: { steps: number; batchSize: number; lr: number; warmupSteps: number }) {
+    return {
+      stage,
+      dir: this.stageDir(stage),
+      steps: this.steps(sched.steps),
+      batchSize: sched.batchSize,
+      lr: sched.lr,
+      warmupSteps: sched.warmupSteps,
+      clipNorm: 1,
+      checkpointEvery: this.checkpointEvery,
+      resume: this.resume,
+      log: this.log,
+    };
+  }
+
   summaryPath(stage: string): string {
     return join(this.stageDir(stage), 'done.json');
   }

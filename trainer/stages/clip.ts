@@ -82,18 +82,9 @@ export async function clipStage(ctx: RunContext): Promise<StageSummary> {
   logitScale.assign(tf.scalar(Math.log(1 / 0.07)));
   const n = ds.samples.length;
   const result = await trainLoop({
-    stage: 'clip',
-    dir,
-    steps: ctx.steps(sched.steps),
-    batchSize: sched.batchSize,
-    lr: sched.lr,
-    warmupSteps: sched.warmupSteps,
-    clipNorm: 1,
+    ...ctx.loopOptions('clip', sched),
     weightDecay: 0.01,
-    checkpointEvery: ctx.checkpointEvery,
-    resume: ctx.resume,
     stores: [text, image, temp],
-    log: ctx.log,
     loss: (step) => {
       const idx = batchIndices(n, sched.batchSize, mixSeed(ctx.seed, 1), step);
       const caps = idx.map((i) => ds.samples[i].caption);

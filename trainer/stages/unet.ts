@@ -70,19 +70,10 @@ export async function unetStage(ctx: RunContext): Promise<StageSummary> {
   };
 
   const result = await trainLoop({
-    stage: 'unet',
-    dir,
-    steps: ctx.steps(sched.steps),
-    batchSize: sched.batchSize,
-    lr: sched.lr,
-    warmupSteps: sched.warmupSteps,
-    clipNorm: 1,
+    ...ctx.loopOptions('unet', sched),
     emaDecay: p.emaDecay,
-    checkpointEvery: ctx.checkpointEvery,
     sampleEvery: 500,
-    resume: ctx.resume,
     stores: [store],
-    log: ctx.log,
     loss: (step) => {
       const idx = batchIndices(n, sched.batchSize, mixSeed(ctx.seed, 4), step);
       const x0 = new Float32Array(idx.length * latentSize);

@@ -25,18 +25,9 @@ export async function upscalerStage(ctx: RunContext): Promise<StageSummary> {
   const schedule = createSchedule(ctx.preset.schedule);
   const store = new ParamStore('upscaler', ctx.seed);
   const result = await trainLoop({
-    stage: 'upscaler',
-    dir,
-    steps: ctx.steps(up.steps),
-    batchSize: up.batchSize,
-    lr: up.lr,
-    warmupSteps: up.warmupSteps,
-    clipNorm: 1,
+    ...ctx.loopOptions('upscaler', up),
     emaDecay: ctx.preset.emaDecay,
-    checkpointEvery: ctx.checkpointEvery,
-    resume: ctx.resume,
     stores: [store],
-    log: ctx.log,
     loss: (step) => {
       const idx = batchIndices(hi.samples.length, up.batchSize, mixSeed(ctx.seed, 5), step);
       // Random crops of imageSize: the upscaler is fully convolutional, so crops train it at a quarter of the cost.

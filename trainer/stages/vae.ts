@@ -51,18 +51,9 @@ export async function vaeStage(ctx: RunContext): Promise<StageSummary> {
   const m = vaeModel(ctx, new ParamStore('vae_encoder', ctx.seed), new ParamStore('vae_decoder', ctx.seed));
   const preview = ds.samples.slice(0, 8).map((_, i) => i);
   const result = await trainLoop({
-    stage: 'vae',
-    dir,
-    steps: ctx.steps(sched.steps),
-    batchSize: sched.batchSize,
-    lr: sched.lr,
-    warmupSteps: sched.warmupSteps,
-    clipNorm: 1,
-    checkpointEvery: ctx.checkpointEvery,
+    ...ctx.loopOptions('vae', sched),
     sampleEvery: 200,
-    resume: ctx.resume,
     stores: [m.encoder, m.decoder],
-    log: ctx.log,
     loss: (step) => {
       const x = imageBatch(ds, batchIndices(ds.samples.length, sched.batchSize, mixSeed(ctx.seed, 2), step));
       const { mean, logvar } = m.encode(x);

@@ -43,3 +43,11 @@ export function denoise(type: PredictionType, out: ArrayLike<number>, xt: ArrayL
   }
   return { x0, eps };
 }
+
+/** What every sampler step starts from: validated inputs, ᾱ at both ends, the implied (x₀, ε), and whether this is the last step. */
+export function beginStep(ctx: SamplerContext, i: number, modelOutput: ArrayLike<number>, sample: ArrayLike<number>) {
+  requireStepIndex(ctx, i, modelOutput, sample);
+  const { abar, abarPrev } = alphaBars(ctx, i);
+  const { x0, eps } = denoise(ctx.options.predictionType, modelOutput, sample, abar);
+  return { abar, abarPrev, x0, eps, last: i === ctx.timesteps.length - 1 };
+}

@@ -1,5 +1,5 @@
 import type { SamplerContext, SamplerRun } from './types.ts';
-import { alphaBars, denoise, requireRng, requireStepIndex } from './common.ts';
+import { beginStep, requireRng } from './common.ts';
 
 /** DDIM (Song et al.): deterministic for eta = 0, adds posterior-scaled noise for eta > 0. */
 export function ddim(ctx: SamplerContext): SamplerRun {
@@ -9,9 +9,7 @@ export function ddim(ctx: SamplerContext): SamplerRun {
     name: 'ddim',
     timesteps: ctx.timesteps,
     step(i, modelOutput, sample) {
-      requireStepIndex(ctx, i, modelOutput, sample);
-      const { abar, abarPrev } = alphaBars(ctx, i);
-      const { x0, eps } = denoise(ctx.options.predictionType, modelOutput, sample, abar);
+      const { abar, abarPrev, x0, eps } = beginStep(ctx, i, modelOutput, sample);
       const sigma = eta * Math.sqrt(((1 - abarPrev) / (1 - abar)) * (1 - abar / abarPrev));
       const dirCoef = Math.sqrt(Math.max(1 - abarPrev - sigma * sigma, 0));
       const a = Math.sqrt(abarPrev);

@@ -1,5 +1,5 @@
 import type { SamplerContext, SamplerRun } from './types.ts';
-import { alphaBars, denoise, requireStepIndex } from './common.ts';
+import { beginStep } from './common.ts';
 
 /**
  * DPM-Solver++(2M) (Lu et al. 2022): a second-order multistep solver of the probability-flow ODE in
@@ -15,10 +15,7 @@ export function dpmpp2m(ctx: SamplerContext): SamplerRun {
     name: 'dpmpp-2m',
     timesteps: ctx.timesteps,
     step(i, modelOutput, sample) {
-      requireStepIndex(ctx, i, modelOutput, sample);
-      const { abar, abarPrev } = alphaBars(ctx, i);
-      const { x0 } = denoise(ctx.options.predictionType, modelOutput, sample, abar);
-      const last = i === ctx.timesteps.length - 1;
+      const { abar, abarPrev, x0, last } = beginStep(ctx, i, modelOutput, sample);
       const out = new Float32Array(sample.length);
       if (last) {
         // σ_next = 0: the first-order update reduces to the denoised sample itself.

@@ -1,5 +1,5 @@
 import type { SamplerContext, SamplerRun } from './types.ts';
-import { alphaBars, denoise, requireRng, requireStepIndex } from './common.ts';
+import { beginStep, requireRng } from './common.ts';
 
 /**
  * Euler ancestral (Karras/k-diffusion) in the variance-exploding view x/α with σ = sqrt((1-ᾱ)/ᾱ);
@@ -11,10 +11,7 @@ export function eulerAncestral(ctx: SamplerContext): SamplerRun {
     name: 'euler-a',
     timesteps: ctx.timesteps,
     step(i, modelOutput, sample) {
-      requireStepIndex(ctx, i, modelOutput, sample);
-      const { abar, abarPrev } = alphaBars(ctx, i);
-      const { x0 } = denoise(ctx.options.predictionType, modelOutput, sample, abar);
-      const last = i === ctx.timesteps.length - 1;
+      const { abar, abarPrev, x0, last } = beginStep(ctx, i, modelOutput, sample);
       const sigma = Math.sqrt((1 - abar) / abar);
       const sigmaNext = last ? 0 : Math.sqrt((1 - abarPrev) / abarPrev);
       const sigmaUp = Math.sqrt((sigmaNext ** 2 * (sigma ** 2 - sigmaNext ** 2)) / sigma ** 2);

@@ -1,0 +1,37 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { generate } from '../../models/pipeline/generate.ts';
+import { openBundle } from '../../trainer/bundle-node.ts';
+import { ROOT } from '../support/cli.ts';
+
+const BUNDLES = join(ROOT, 'models', 'bundles');
+const names = existsSync(BUNDLES) ? readdirSync(BUNDLES).filter((n) => existsSync(join(BUNDLES, n, 'manifest.json'))) : [];
+const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * b[i], 0);
+
+// Prompts per family: pairs that must not be confused.
+const PROMPTS: Record<string, [string, string]> = {
+  'shapes-tiny': ['a large red circle', 'a small blue triangle'],
+};
+
+describe('the bundles shipped in models/bundles', () => {
+  it('there is at least one, so npm start has a model', () => {
+    expect(names.length).toBeGreaterThan(0);
+  });
+
+  for (const name of names) {
+    it(`${name}: files match the manifest, and generated images match their prompt better than a mismatched one`, async () => {
+      const bundle = await openBundle(join(BUNDLES, name)); // schema + SHA-256 and size of every file
+      expect(bundle.manifest.name).toBe(name);
+      const prompts = PROMPTS[name];
+      expect(prompts, `add prompts for ${name}`).toBeDefined();
+      const text = await bundle.encodeText(prompts);
+      const empty = await bundle.encodeText(prompts.map(() => ''));
+      const image = await generate(await bundle.runtime(), bundle.manifest, { cond: text.hidden, uncond: empty.hidden, seed: 7 });
+      const embeds = await bundle.embedImages(image);
+      // CLIP score margin: each image is closer to its own prompt than to the other one.
+      expect(dot(embeds[0], text.embeds[0])).toBeGreaterThan(dot(embeds[0], text.embeds[1]) + 0.05);
+      expect(dot(embeds[1], text.embeds[1])).toBeGreaterThan(dot(embeds[1], text.embeds[0]) + 0.05);
+    });
+  }
+});
