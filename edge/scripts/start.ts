@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildClient } from '../../client/build.ts';
 import { runCli } from '../../trainer/cli-args.ts';
 import { publishBundle } from '../../trainer/publish.ts';
 import { DEFAULT_STATE_DIR, localR2Store } from '../../trainer/publish-stores.ts';
@@ -15,6 +16,7 @@ const BUNDLES = join(ROOT, 'models', 'bundles');
  * publish token exists, then run `wrangler dev` on loopback with its state in .state/.
  */
 runCli('start', async () => {
+  process.stderr.write(`start: client built into ${await buildClient()}\n`);
   const state = join(ROOT, DEFAULT_STATE_DIR);
   const local = await localR2Store(state);
   try {

@@ -37,6 +37,11 @@ export interface GenerateOptions {
   /** Called after each step; `preview` is the decoded predicted x₀ every `previewEvery` steps. */
   onStep?: (info: { step: number; total: number; preview?: Tensor }) => void;
   previewEvery?: number;
+  /**
+   * Awaited before each step. Inference resolves through microtasks only, so without a macrotask break a
+   * worker would not see a cancel message until the whole run had finished.
+   */
+  yieldToEvents?: () => Promise<void>;
 }
 
 export class GenerationAbortedError extends Error {
@@ -86,6 +91,7 @@ export async function generate(runtime: DiffusionRuntime, manifest: Manifest, o:
     if (o.signal?.aborted) throw new GenerationAbortedError('generation cancelled');
   };
   for (let i = start; i < run.timesteps.length; i++) {
+    await o.yieldToEvents?.();
     check();
     const t = run.timesteps[i];
     const sample: Tensor = { data: x, dims: latentDims };
@@ -107,7 +113,7 @@ export async function generate(runtime: DiffusionRuntime, manifest: Manifest, o:
   check();
   const image = await runtime.decode({ data: x.map((v) => v / scaleFactor), dims: latentDims });
   if (!o.upscale) return image;
-  return upscaleImage(runtime, manifest, image, o.seed, o.signal);
+  return upscaleImage(runtime, manifest, image, o.seed, { signal: o.signal, yieldToEvents: o.yieldToEvents });
 }
 
 function predictX0(out: Float32Array, x: Float32Array, dims: number[], schedule: NoiseSchedule, t: number, type: Manifest['diffusion']['predictionType']): Tensor {
@@ -118,7 +124,13 @@ function predictX0(out: Float32Array, x: Float32Array, dims: number[], schedule:
 }
 
 /** 2× super-resolution by the upscaler's own diffusion, conditioned on the noise-augmented low-res image. */
-export async function upscaleImage(runtime: DiffusionRuntime, manifest: Manifest, low: Tensor, seed: number, signal?: AbortSignal, steps = 20): Promise<Tensor> {
+export async function upscaleImage(
+  runtime: DiffusionRuntime,
+  manifest: Manifest,
+  low: Tensor,
+  seed: number,
+  { signal, steps = 20, yieldToEvents }: Pick<GenerateOptions, 'signal' | 'yieldToEvents'> & { steps?: number } = {},
+): Promise<Tensor> {
   const up = manifest.upscale;
   if (!runtime.upscale || !up) throw new InvalidArgumentError('upscale', 'this bundle has no upscaler');
   const schedule = createSchedule(up.schedule);
@@ -130,6 +142,7 @@ export async function upscaleImage(runtime: DiffusionRuntime, manifest: Manifest
   const dims = [b, c, h * up.factor, w * up.factor];
   let x: Float32Array = rng.fill(dims.reduce((p, q) => p * q, 1));
   for (let i = 0; i < run.timesteps.length; i++) {
+    await yieldToEvents?.();
     if (signal?.aborted) throw new GenerationAbortedError('generation cancelled');
     const out = await runtime.upscale({ data: x, dims }, new Float32Array(b).fill(run.timesteps[i]), lowAug, noiseLevel);
     x = run.step(i, out.data, x);

@@ -2,11 +2,13 @@ import { parseBenchArgs, type BenchArgs } from './args.ts';
 import { samplerBench } from './sampler.ts';
 import { trainStepBench } from './train-step.ts';
 import { edgeBench } from './edge.ts';
+import { unetStepBench } from './unet-step.ts';
 
 const BENCHES: Record<string, (args: BenchArgs) => Promise<unknown>> = {
   sampler: samplerBench,
   'train-step': trainStepBench,
   edge: edgeBench,
+  'unet-step': unetStepBench,
 };
 
 async function main(): Promise<void> {

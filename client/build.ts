@@ -1,0 +1,36 @@
+import { build } from 'esbuild';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const CLIENT_DIST = join(here, 'dist');
+
+/** Build the page and its worker into `out` (default client/dist, the edge's static assets). */
+export async function buildClient(out = CLIENT_DIST): Promise<string> {
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(join(out, 'ort'), { recursive: true });
+  await build({
+    entryPoints: { main: join(here, 'src/main.ts'), worker: join(here, 'src/worker.ts') },
+    outdir: out,
+    bundle: true,
+    format: 'esm',
+    target: 'es2022',
+    minify: true,
+    sourcemap: true,
+    logLevel: 'warning',
+  });
+  copyFileSync(join(here, 'index.html'), join(out, 'index.html'));
+  // The WebGPU build of onnxruntime-web (1.23: the asyncify runtime) also runs the WASM provider; the
+  // worker points ORT at ort/, from where it loads this runtime's loader and wasm.
+  const ortDist = dirname(createRequire(import.meta.url).resolve('onnxruntime-web/webgpu'));
+  for (const f of ['ort-wasm-simd-threaded.asyncify.mjs', 'ort-wasm-simd-threaded.asyncify.wasm']) copyFileSync(join(ortDist, f), join(out, 'ort', f));
+  // Cross-origin isolation lets ORT use wasm threads.
+  writeFileSync(join(out, '_headers'), '/*\n  Cross-Origin-Opener-Policy: same-origin\n  Cross-Origin-Embedder-Policy: require-corp\n');
+  return out;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  buildClient().then((d) => process.stderr.write(`client built into ${d}\n`));
+}

@@ -1,0 +1,148 @@
+/// <reference lib="webworker" />
+import * as ort from 'onnxruntime-web/webgpu';
+import { BUNDLE_FILES, parseManifest, type Manifest } from '../../models/bundle/manifest.ts';
+import { floatToRgba, rgbaToFloat } from '../../models/image.ts';
+import { generate, GenerationAbortedError, type Tensor } from '../../models/pipeline/generate.ts';
+import { batchToImages, nhwcToNchw } from '../../models/pipeline/layout.ts';
+import { ortRuntime } from '../../models/pipeline/ort-runtime.ts';
+import { fetchVerified } from './model-cache.ts';
+import type { FromWorker, GenerateParams, ToWorker } from './protocol.ts';
+
+declare const self: DedicatedWorkerGlobalScope;
+const post = (m: FromWorker, transfer: Transferable[] = []) => self.postMessage(m, transfer);
+
+ort.env.wasm.wasmPaths = new URL('./ort/', self.location.href).href;
+// Threads need cross-origin isolation (the edge sends COOP/COEP); otherwise ORT runs single-threaded.
+ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+
+interface Loaded {
+  edge: string;
+  manifest: Manifest;
+  backend: 'webgpu' | 'wasm';
+  sessions: { unet: ort.InferenceSession; vaeDecoder: ort.InferenceSession; vaeEncoder?: ort.InferenceSession; upscaler?: ort.InferenceSession };
+}
+let loaded: Loaded | undefined;
+
+// A macrotask boundary without setTimeout's clamping: lets a cancel message in between steps.
+const channel = new MessageChannel();
+const yieldToEvents = () =>
+  new Promise<void>((resolve) => {
+    channel.port1.onmessage = () => resolve();
+    channel.port2.postMessage(0);
+  });
+const running = new Map<number, AbortController>();
+
+async function webgpuUsable(): Promise<boolean> {
+  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+  if (!gpu) return false;
+  try {
+    return Boolean(await gpu.requestAdapter());
+  } catch {
+    return false;
+  }
+}
+
+async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
+  const res = await fetch(`${msg.edge}/v1/models/${msg.model}`);
+  if (!res.ok) throw Object.assign(new Error(`model ${msg.model}: HTTP ${res.status}`), { code: 'model_unavailable' });
+  const manifest = parseManifest(await res.json());
+  const file = async (path: string) => {
+    const f = manifest.files[path];
+    return fetchVerified(`${msg.edge}/v1/models/${manifest.name}/${manifest.version}/${path}`, f.sha256, f.size, (l, t, cached) => post({ type: 'download', file: path, loaded: l, total: t, cached }));
+  };
+  const paths = [BUNDLE_FILES.unet, BUNDLE_FILES.vaeDecoder, BUNDLE_FILES.vaeEncoder, BUNDLE_FILES.upscaler].filter((p) => manifest.files[p]);
+  const bytes = Object.fromEntries(await Promise.all(paths.map(async (p) => [p, await file(p)] as const)));
+  const wantGpu = msg.backend === 'webgpu' || (msg.backend === 'auto' && (await webgpuUsable()));
+  if (msg.backend === 'webgpu' && !wantGpu) throw Object.assign(new Error('WebGPU is not available in this browser'), { code: 'webgpu_unavailable' });
+  const create = async (backend: 'webgpu' | 'wasm') => {
+    const opts: ort.InferenceSession.SessionOptions = { executionProviders: [backend] };
+    // One at a time: the WebGPU provider refuses to create two sessions concurrently.
+    const s = async (p: string) => (bytes[p] ? ort.InferenceSession.create(bytes[p], opts) : undefined);
+    const unet = await s(BUNDLE_FILES.unet);
+    const vaeDecoder = await s(BUNDLE_FILES.vaeDecoder);
+    return { unet: unet!, vaeDecoder: vaeDecoder!, vaeEncoder: await s(BUNDLE_FILES.vaeEncoder), upscaler: await s(BUNDLE_FILES.upscaler) };
+  };
+  let backend: 'webgpu' | 'wasm' = wantGpu ? 'webgpu' : 'wasm';
+  let sessions;
+  try {
+    sessions = await create(backend);
+  } catch (e) {
+    if (backend !== 'webgpu' || msg.backend === 'webgpu') throw e;
+    backend = 'wasm'; // an adapter whose limits do not fit the model: fall back
+    sessions = await create(backend);
+  }
+  loaded = { edge: msg.edge, manifest, backend, sessions };
+  post({ type: 'loaded', backend, model: manifest.name, version: manifest.version, imageSize: manifest.imageSize, defaults: manifest.diffusion.defaults });
+}
+
+async function embeddings(l: Loaded, prompt: string, negative: string): Promise<{ cond: Tensor; uncond: Tensor }> {
+  const res = await fetch(`${l.edge}/v1/embeddings`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: `${l.manifest.name}@${l.manifest.version}`, prompts: [prompt], negative_prompt: negative, format: 'f32' }),
+  });
+  if (!res.ok) {
+    const body = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string } };
+    throw Object.assign(new Error(body.error?.message ?? `embeddings: HTTP ${res.status}`), { code: body.error?.code ?? 'embeddings_failed' });
+  }
+  const data = new Float32Array(await res.arrayBuffer());
+  const [, T, D] = (res.headers.get('x-embedding-dims') ?? '').split(',').map(Number);
+  const size = T * D;
+  return { cond: { data: data.slice(0, size), dims: [1, T, D] }, uncond: { data: data.slice(size, 2 * size), dims: [1, T, D] } };
+}
+
+const toRgba = (t: Tensor) => {
+  const [img] = batchToImages(t.data, t.dims);
+  return { width: img.width, height: img.height, rgba: floatToRgba(img) };
+};
+
+async function run(id: number, p: GenerateParams): Promise<void> {
+  const l = loaded;
+  if (!l) throw Object.assign(new Error('no model loaded'), { code: 'not_loaded' });
+  const abort = new AbortController();
+  running.set(id, abort);
+  const t0 = performance.now();
+  try {
+    const { cond, uncond } = await embeddings(l, p.prompt, p.negative);
+    const size = l.manifest.imageSize;
+    const init = p.init
+      ? { image: { data: nhwcToNchw(rgbaToFloat(p.init.rgba, size, size).data, [1, size, size, 3]), dims: [1, 3, size, size] }, strength: p.init.strength }
+      : undefined;
+    let last = performance.now();
+    const image = await generate(ortRuntime(ort, l.sessions), l.manifest, {
+      cond,
+      uncond,
+      steps: p.steps,
+      guidance: p.guidance,
+      sampler: p.sampler,
+      seed: p.seed,
+      init,
+      upscale: p.upscale,
+      signal: abort.signal,
+      yieldToEvents,
+      previewEvery: 4,
+      onStep: ({ step, total, preview }) => {
+        const now = performance.now();
+        const msPerStep = now - last;
+        last = now;
+        const pv = preview ? toRgba(preview) : undefined;
+        post({ type: 'progress', id, step, total, msPerStep, preview: pv }, pv ? [pv.rgba.buffer] : []);
+      },
+    });
+    const out = toRgba(image);
+    post({ type: 'done', id, ...out, ms: performance.now() - t0, backend: l.backend }, [out.rgba.buffer]);
+  } finally {
+    running.delete(id);
+  }
+}
+
+self.onmessage = (ev: MessageEvent<ToWorker>) => {
+  const msg = ev.data;
+  const fail = (id: number | undefined) => (e: unknown) => {
+    const err = e as Error & { code?: string };
+    post({ type: 'error', id, code: err instanceof GenerationAbortedError ? 'aborted' : (err.code ?? 'failed'), message: err.message ?? String(e) });
+  };
+  if (msg.type === 'load') load(msg).catch(fail(undefined));
+  else if (msg.type === 'generate') run(msg.id, msg.params).catch(fail(msg.id));
+  else running.get(msg.id)?.abort();
+};

@@ -1,0 +1,135 @@
+import type { Browser, Page } from 'playwright-core';
+import type { Miniflare } from 'miniflare';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildClient } from '../../client/build.ts';
+import { generate } from '../../models/pipeline/generate.ts';
+import { batchToImages, nhwcToNchw } from '../../models/pipeline/layout.ts';
+import { rgbaToFloat, floatToRgba } from '../../models/image.ts';
+import { openBundle, type NodeBundle } from '../../trainer/bundle-node.ts';
+import { launchChromium } from '../support/browser.ts';
+import { ROOT } from '../support/cli.ts';
+import { publishTo, startEdge } from '../support/edge.ts';
+import { startStaticServer, type StaticServer } from '../support/static-server.ts';
+
+let mf: Miniflare;
+let site: StaticServer;
+let edgeUrl: string;
+let bundle: NodeBundle;
+const browsers: Browser[] = [];
+const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * b[i], 0);
+
+beforeAll(async () => {
+  const dist = await buildClient(mkdtempSync(join(tmpdir(), 'client-')));
+  mf = await startEdge();
+  await publishTo(mf, join(ROOT, 'models/bundles/shapes-small'));
+  edgeUrl = (await mf.ready).toString().replace(/\/$/, '');
+  site = await startStaticServer({}, { '/': dist });
+  bundle = await openBundle(join(ROOT, 'models/bundles/shapes-small'));
+});
+afterAll(async () => {
+  for (const b of browsers) await b.close();
+  await site?.close();
+  await mf?.dispose();
+});
+
+async function openPage(backend: 'wasm' | 'webgpu', extra = ''): Promise<Page> {
+  const browser = await launchChromium({ webgpu: backend === 'webgpu' });
+  browsers.push(browser);
+  const page = await browser.newPage();
+  page.on('pageerror', (e) => process.stderr.write(`page error: ${e.message}\n`));
+  await page.goto(`${site.url}/index.html?backend=${backend}&edge=${encodeURIComponent(edgeUrl)}${extra}`);
+  await page.waitForFunction(() => document.body.dataset.ready !== undefined, undefined, { timeout: 60_000 });
+  expect(await page.evaluate(() => [document.body.dataset.ready, document.getElementById('status')!.textContent])).toEqual(['true', expect.stringContaining(backend.toUpperCase())]);
+  return page;
+}
+
+async function generateIn(page: Page, prompt: string, steps: number, seed: number): Promise<Uint8ClampedArray> {
+  const before = await page.evaluate(() => document.body.dataset.done ?? '0');
+  await page.fill('#prompt', prompt);
+  await page.fill('#steps', String(steps));
+  await page.fill('#seed', String(seed));
+  await page.click('#generate');
+  await page.waitForFunction((b) => (document.body.dataset.done ?? '0') !== b, before, { timeout: 240_000 });
+  return Uint8ClampedArray.from(
+    await page.evaluate(() => {
+      const c = document.getElementById('canvas') as HTMLCanvasElement;
+      return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data);
+    }),
+  );
+}
+
+async function nodeImage(prompt: string, steps: number, seed: number): Promise<Uint8ClampedArray> {
+  const cond = (await bundle.encodeText([prompt])).hidden;
+  const uncond = (await bundle.encodeText([''])).hidden;
+  const out = await generate(await bundle.runtime(), bundle.manifest, { cond, uncond, steps, seed });
+  return floatToRgba(batchToImages(out.data, out.dims)[0]);
+}
+
+const maxDiff = (a: Uint8ClampedArray, b: Uint8ClampedArray) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+
+describe('the page in headless Chromium', () => {
+  let wasmPage: Page;
+  let wasm20: Uint8ClampedArray;
+
+  it('generates on WASM an image that matches its prompt (CLIP) and the Node CLI pipeline', async () => {
+    wasmPage = await openPage('wasm');
+    wasm20 = await generateIn(wasmPage, 'a large red circle', 20, 3);
+    const size = bundle.manifest.imageSize;
+    expect(wasm20.length).toBe(size * size * 4);
+    const img = rgbaToFloat(wasm20, size, size);
+    const [embed] = await bundle.embedImages({ data: nhwcToNchw(img.data, [1, size, size, 3]), dims: [1, 3, size, size] });
+    const text = (await bundle.encodeText(['a large red circle', 'a small blue triangle'])).embeds;
+    expect(dot(embed, text[0])).toBeGreaterThan(dot(embed, text[1]));
+    // Same seed and steps in Node (onnxruntime-node): within 3/255 per channel (float rounding differs).
+    expect(maxDiff(wasm20, await nodeImage('a large red circle', 20, 3))).toBeLessThanOrEqual(3);
+  });
+
+  it('stays responsive while generating, and cancel stops the run', async () => {
+    const doneBefore = await wasmPage.evaluate(() => document.body.dataset.done);
+    await wasmPage.fill('#steps', '1000');
+    // In the page, so nothing waits on the test driver: start, and as soon as the first step is reported,
+    // click the counter (its handler must run mid-generation) and then cancel.
+    const during = await wasmPage.evaluate(async () => {
+      const $ = (id: string) => document.getElementById(id)!;
+      const progress = $('progress') as HTMLProgressElement;
+      $('generate').click();
+      while (progress.value === 0) await new Promise((r) => setTimeout(r, 0));
+      for (let i = 0; i < 5; i++) $('ping').click();
+      const seen = { pong: $('pong').textContent, progress: progress.value };
+      $('cancel').click();
+      return seen;
+    });
+    expect(during.pong).toBe('5');
+    expect(during.progress).toBeGreaterThan(0);
+    expect(during.progress).toBeLessThan(1);
+    await wasmPage.waitForFunction(() => ['Cancelled', 'Done'].includes(document.getElementById('status')!.textContent ?? ''));
+    expect(await wasmPage.textContent('#status')).toBe('Cancelled');
+    expect(await wasmPage.evaluate(() => document.body.dataset.done)).toBe(doneBefore);
+  });
+
+  it('a corrupted cached model file is detected by its hash and downloaded again', async () => {
+    await wasmPage.evaluate(async () => {
+      const cache = await caches.open('edge-diffusion-models-v1');
+      for (const req of await cache.keys()) await cache.put(req, new Response(new Uint8Array([1, 2, 3])));
+    });
+    await wasmPage.reload();
+    await wasmPage.waitForFunction(() => document.body.dataset.ready === 'true', undefined, { timeout: 60_000 });
+    const downloads = await wasmPage.evaluate(() => document.body.dataset.downloads ?? '');
+    expect(downloads).toContain('unet/model.onnx:fetched');
+    expect(downloads).not.toContain(':cached');
+    await wasmPage.reload();
+    await wasmPage.waitForFunction(() => document.body.dataset.ready === 'true', undefined, { timeout: 60_000 });
+    expect(await wasmPage.evaluate(() => document.body.dataset.downloads ?? '')).toContain('unet/model.onnx:cached');
+  });
+
+  // SwiftShader's software WebGPU is ~90× slower than WASM here (about 30 s per U-Net call): two steps.
+  it('WebGPU (software adapter) gives the WASM image within tolerance, at few steps', { timeout: 400_000 }, async () => {
+    const gpu = await openPage('webgpu');
+    const onGpu = await generateIn(gpu, 'a small blue triangle', 2, 5);
+    const onWasm = await generateIn(wasmPage, 'a small blue triangle', 2, 5);
+    expect(maxDiff(onGpu, onWasm)).toBeLessThanOrEqual(3);
+  });
+});
