@@ -14,11 +14,19 @@ export function parseModelRef(ref: string): { name: string; version?: string } {
   return { name: parseOr400(modelNameSchema, name, 'invalid_model'), version: version === undefined ? undefined : parseOr400(versionSchema, version, 'invalid_model') };
 }
 
+/** How long an isolate trusts its answer for `latest` (a publish is visible everywhere within this). */
+const LATEST_TTL_MS = 5_000;
+const latestSeen = new Map<string, { version: string; at: number }>();
+
 export async function resolveVersion(env: Env, name: string, version?: string): Promise<string> {
   if (version) return version;
+  const seen = latestSeen.get(name);
+  if (seen && Date.now() - seen.at < LATEST_TTL_MS) return seen.version;
   const latest = await env.MODELS.get(latestKey(name));
   if (!latest) throw new ApiError(404, 'unknown_model', `no model named '${name}'`);
-  return latestSchema.parse(await latest.json()).version;
+  const v = latestSchema.parse(await latest.json()).version;
+  latestSeen.set(name, { version: v, at: Date.now() });
+  return v;
 }
 
 const manifests = new Map<string, Manifest>();

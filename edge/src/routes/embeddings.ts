@@ -21,12 +21,26 @@ export const embeddingsRequestSchema = z
   })
   .strict();
 
-type Cached = { bytes: Float32Array; source: 'cache' | 'kv' };
+type Cached = { bytes: Float32Array; source: 'memory' | 'cache' | 'kv' };
 
 const cacheUrl = (key: string) => `https://embeddings.cache.invalid/${key}`;
 
-/** Look up one prompt's states: this colo's Cache API first, then KV. */
+/** Most recently used states in this isolate: hot prompts skip even the Cache API round trip. */
+const MEMORY_ENTRIES = 512;
+const memory = new Map<string, Float32Array>();
+function remember(key: string, bytes: Float32Array): void {
+  memory.delete(key);
+  memory.set(key, bytes);
+  if (memory.size > MEMORY_ENTRIES) memory.delete(memory.keys().next().value!);
+}
+
+/** Look up one prompt's states: this isolate's memory, this colo's Cache API, then KV. */
 async function lookup(env: Env, key: string): Promise<Cached | undefined> {
+  const hot = memory.get(key);
+  if (hot) {
+    remember(key, hot);
+    return { bytes: hot, source: 'memory' };
+  }
   const cache = await caches.open('embeddings');
   const hit = await cache.match(cacheUrl(key));
   if (hit) return { bytes: new Float32Array(await hit.arrayBuffer()), source: 'cache' };
@@ -73,8 +87,9 @@ embeddings.post('/', async (c) => {
     const out = await encoder.encode(missing.map((m) => m.p));
     missing.forEach(({ i }, k) => (states[i] = out.data.slice(k * size, (k + 1) * size)));
   }
+  all.forEach((_, i) => remember(keys[i], states[i]));
   // Write back misses everywhere, and KV-only hits into this colo's cache, after answering.
-  const writes = all.map((_, i) => (found[i]?.source === 'cache' ? undefined : store(c.env, keys[i], states[i], !found[i]))).filter(Boolean);
+  const writes = all.map((_, i) => (found[i] && found[i].source !== 'kv' ? undefined : store(c.env, keys[i], states[i], !found[i]))).filter(Boolean);
   c.executionCtx.waitUntil(Promise.all(writes));
   const cacheState = missing.length === 0 ? 'hit' : missing.length === all.length ? 'miss' : 'partial';
   const perPrompt = found.map((f) => (f ? 'hit' : 'miss'));
