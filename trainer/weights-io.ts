@@ -1,6 +1,5 @@
 import type { WeightMap } from '../models/nn/weights.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
-import type { ParamStore } from './tfjs/params.ts';
 
 export function saveWeights(path: string, weights: WeightMap, meta: Record<string, unknown> = {}): void {
   saveCheckpoint(path, { step: 0, meta, tensors: weights });
@@ -10,11 +9,4 @@ export function loadWeights(path: string): { weights: WeightMap; meta: Record<st
   const ckpt = loadCheckpoint(path);
   if (!ckpt) throw new Error(`missing ${path}: run the stage that produces it first`);
   return { weights: ckpt.tensors, meta: ckpt.meta };
-}
-
-/** Create a store's variables by running its network once, then load saved values into them. */
-export function restoreStore(store: ParamStore, build: () => void, weights: WeightMap): ParamStore {
-  build();
-  store.load(weights);
-  return store;
 }

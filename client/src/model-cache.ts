@@ -40,5 +40,3 @@ export async function fetchVerified(url: string, sha256: string, size: number, o
   await cache?.put(key, new Response(bytes, { headers: { 'content-type': 'application/octet-stream' } }));
   return bytes;
 }
-
-export const MODEL_CACHE_NAME = CACHE;

@@ -3,6 +3,13 @@ import { BETA_SCHEDULES, createRng, createSchedule, qSample, qStep } from '../..
 import { InvalidArgumentError } from '../../../models/errors.ts';
 import { moments } from '../../support/gaussian-mixture.ts';
 
+/** Sample moments of x against N(mean, variance) within 5 standard errors (of the mean and of the variance). */
+function expectNormalMoments(x: ArrayLike<number>, mean: number, variance: number): void {
+  const m = moments(x);
+  expect(Math.abs(m.mean - mean)).toBeLessThan(5 * Math.sqrt(variance / x.length));
+  expect(Math.abs(m.variance - variance)).toBeLessThan(5 * variance * Math.sqrt(2 / x.length));
+}
+
 describe('forward process', () => {
   const n = 40_000;
   const x0 = 1.5;
@@ -19,9 +26,7 @@ describe('forward process', () => {
         x = qStep(schedule, x, rng.fill(n), t);
         if (!checkpoints.has(t)) continue;
         const abar = schedule.alphasCumprod[t];
-        const { mean, variance } = moments(x);
-        expect(Math.abs(mean - Math.sqrt(abar) * x0)).toBeLessThan(5 * Math.sqrt((1 - abar) / n));
-        expect(Math.abs(variance - (1 - abar))).toBeLessThan(5 * (1 - abar) * Math.sqrt(2 / n));
+        expectNormalMoments(x, Math.sqrt(abar) * x0, 1 - abar);
       }
     });
   }
@@ -31,9 +36,7 @@ describe('forward process', () => {
     const t = 300;
     const xt = qSample(schedule, new Float32Array(n).fill(x0), createRng(3).fill(n), t);
     const abar = schedule.alphasCumprod[t];
-    const { mean, variance } = moments(xt);
-    expect(Math.abs(mean - Math.sqrt(abar) * x0)).toBeLessThan(5 * Math.sqrt((1 - abar) / n));
-    expect(Math.abs(variance - (1 - abar))).toBeLessThan(5 * (1 - abar) * Math.sqrt(2 / n));
+    expectNormalMoments(xt, Math.sqrt(abar) * x0, 1 - abar);
   });
 
   it('rejects out-of-range timesteps and mismatched noise with typed errors', () => {
