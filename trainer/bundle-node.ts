@@ -50,10 +50,8 @@ export async function openBundle(dir: string): Promise<NodeBundle> {
         upscaler: manifest.files[BUNDLE_FILES.upscaler] ? await session(BUNDLE_FILES.upscaler) : undefined,
       }),
     async encodeText(prompts) {
-      const T = manifest.tokenizer.maxLength;
-      const ids = new BigInt64Array(prompts.length * T);
-      prompts.forEach((p, i) => tokenizer.encode(p).forEach((id, j) => (ids[i * T + j] = BigInt(id))));
-      const out = await (await session(BUNDLE_FILES.textEncoder)).run({ input_ids: new ort.Tensor('int64', ids, [prompts.length, T]) });
+      const ids = BigInt64Array.from(tokenizer.encodeBatch(prompts), (id) => BigInt(id));
+      const out = await (await session(BUNDLE_FILES.textEncoder)).run({ input_ids: new ort.Tensor('int64', ids, [prompts.length, manifest.tokenizer.maxLength]) });
       const h = out.last_hidden_state;
       return { hidden: { data: h.data as Float32Array, dims: [...h.dims] }, embeds: vectors(out.text_embeds.data as Float32Array, prompts.length) };
     },

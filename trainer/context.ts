@@ -35,6 +35,11 @@ export interface Configs {
   latentSize: number;
 }
 
+/** Hold out at most a fifth of a folder, so a small one still trains. */
+function heldOutCount(n: number, wanted: number): number {
+  return Math.min(wanted, Math.floor(n / 5));
+}
+
 /** Shared state of one training run: its folder, preset, seed, data and derived configs. */
 export class RunContext {
   private cache = new Map<string, unknown>();
@@ -91,7 +96,7 @@ export class RunContext {
       const d = this.preset.data;
       if (d.kind === 'shapes') return shapesDataset(this.seed, d.heldOut, 2 * this.preset.imageSize, { maxObjects: d.maxObjects }, d.count);
       const all = loadFolderDataset(d.path, 2 * this.preset.imageSize);
-      return { ...all, samples: all.samples.slice(all.samples.length - Math.min(d.heldOut, Math.floor(all.samples.length / 5))) };
+      return { ...all, samples: all.samples.slice(all.samples.length - heldOutCount(all.samples.length, d.heldOut)) };
     });
   }
 
@@ -103,8 +108,7 @@ export class RunContext {
         : shapesDataset(this.seed, d.heldOut, this.preset.imageSize, { maxObjects: d.maxObjects }, d.count);
     }
     const all = this.memo('folder', () => loadFolderDataset(d.path, this.preset.imageSize));
-    // Hold out at most a fifth, so a small folder still trains.
-    const cut = all.samples.length - Math.min(d.heldOut, Math.floor(all.samples.length / 5));
+    const cut = all.samples.length - heldOutCount(all.samples.length, d.heldOut);
     const samples = part === 0 ? all.samples.slice(0, cut) : all.samples.slice(cut);
     return { ...all, samples, source: { ...all.source, count: samples.length } };
   }

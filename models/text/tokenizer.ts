@@ -10,6 +10,8 @@ export interface PromptTokenizer {
   readonly padId: number;
   readonly vocabSize: number;
   encode(prompt: string): Int32Array;
+  /** Several prompts as one row-major [n, maxLength] id matrix, as the text encoder takes them. */
+  encodeBatch(prompts: string[]): Int32Array;
   /** Number of prompt tokens before truncation (without <bos>/<eos>), for "prompt too long" checks. */
   countTokens(prompt: string): number;
 }
@@ -41,18 +43,24 @@ export function loadTokenizer(tokenizerJson: unknown, maxLength: number): Prompt
   const vocabSize = Math.max(...Object.values(parsed.data.model.vocab), ...special.values()) + 1;
   const hf = new HfTokenizer(parsed.data, {});
   const raw = (prompt: string) => hf.encode(normalizePrompt(prompt), { add_special_tokens: false }).ids;
+  const encode = (prompt: string) => {
+    const body = raw(prompt).slice(0, maxLength - 2);
+    const out = new Int32Array(maxLength).fill(pad);
+    out[0] = bos;
+    out.set(body, 1);
+    out[body.length + 1] = eos;
+    return out;
+  };
   return {
     maxLength,
     padId: pad,
     vocabSize,
     countTokens: (prompt) => raw(prompt).length,
-    encode(prompt) {
-      const body = raw(prompt).slice(0, maxLength - 2);
-      const out = new Int32Array(maxLength).fill(pad);
-      out[0] = bos;
-      out.set(body, 1);
-      out[body.length + 1] = eos;
-      return out;
+    encode,
+    encodeBatch(prompts) {
+      const ids = new Int32Array(prompts.length * maxLength);
+      prompts.forEach((p, i) => ids.set(encode(p), i * maxLength));
+      return ids;
     },
   };
 }

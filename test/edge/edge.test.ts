@@ -113,8 +113,7 @@ describe('embeddings', () => {
 
     const tok = loadTokenizer(JSON.parse(bundle.tokenizerJson), bundle.maxLength);
     const prompts = [...body.prompts, ''];
-    const ids = new BigInt64Array(prompts.length * bundle.maxLength);
-    prompts.forEach((p, i) => tok.encode(p).forEach((id, j) => (ids[i * bundle.maxLength + j] = BigInt(id))));
+    const ids = BigInt64Array.from(tok.encodeBatch(prompts), (id) => BigInt(id));
     const session = await ortNode.InferenceSession.create(bundle.textEncoderOnnx);
     const ref = (await session.run({ input_ids: new ortNode.Tensor('int64', ids, [prompts.length, bundle.maxLength]) })).last_hidden_state.data as Float32Array;
     const [T, D] = a.dims;

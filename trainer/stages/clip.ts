@@ -15,9 +15,7 @@ const l2 = (x: tf.Tensor) => tf.div(x, tf.add(tf.norm(x, 'euclidean', -1, true),
 /** Text ids [N, T] for a list of captions. */
 export function tokenize(ctx: RunContext, captions: string[]): tf.Tensor2D {
   const tok = ctx.tokenizer();
-  const ids = new Int32Array(captions.length * tok.maxLength);
-  captions.forEach((c, i) => ids.set(tok.encode(c), i * tok.maxLength));
-  return tf.tensor2d(ids, [captions.length, tok.maxLength], 'int32');
+  return tf.tensor2d(tok.encodeBatch(captions), [captions.length, tok.maxLength], 'int32');
 }
 
 export interface ClipModel {

@@ -21,8 +21,7 @@ async function load(env: Env, manifest: Manifest): Promise<TextEncoder_> {
   return {
     tokenizer,
     async encode(prompts) {
-      const ids = new BigInt64Array(prompts.length * T);
-      prompts.forEach((p, i) => tokenizer.encode(p).forEach((id, j) => (ids[i * T + j] = BigInt(id))));
+      const ids = BigInt64Array.from(tokenizer.encodeBatch(prompts), (id) => BigInt(id));
       const out = await session.run({ input_ids: new ort.Tensor('int64', ids, [prompts.length, T]) });
       const h = out.last_hidden_state;
       return { data: h.data as Float32Array, dims: [prompts.length, T, h.dims[2]] };
