@@ -1,0 +1,31 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.ts';
+
+const out = mkdtempSync(join(tmpdir(), 'eval-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+describe('npm run eval', () => {
+  it('evaluates a shipped bundle on its preset\'s held-out data and prints a JSON report', async () => {
+    const r = await runCli('trainer/eval-cli.ts', ['--model', 'models/bundles/shapes-small', '--json', '--out', out, '--prompts', '8', '--steps', '6']);
+    expect(r.code, r.output).toBe(0);
+    const report = JSON.parse(r.output.trim().split('\n').at(-1)!) as { model: string; sweep: Record<string, number>[]; upscaler: { psnr: number; bicubicPsnr: number } };
+    expect(report.model).toMatch(/^shapes-small@/);
+    expect(report.sweep.map((s) => s.guidance)).toEqual([1, 2, 4, 7]);
+    for (const row of report.sweep) {
+      for (const k of ['clipScore', 'clipScoreRatio', 'frechetClip', 'colourShapeAccuracy']) expect(Number.isFinite(row[k]), k).toBe(true);
+      expect(row.colourShapeAccuracy).toBeGreaterThanOrEqual(0);
+      expect(row.colourShapeAccuracy).toBeLessThanOrEqual(1);
+    }
+    expect(report.upscaler.bicubicPsnr).toBeGreaterThan(20);
+    expect(existsSync(join(out, 'guidance-sweep.png'))).toBe(true);
+  });
+
+  it('without --model: one line of usage and exit 2', async () => {
+    const r = await runCli('trainer/eval-cli.ts', ['--json']);
+    expect(r.code).toBe(2);
+    expect(r.output).toContain('eval: model: is required');
+  });
+});
