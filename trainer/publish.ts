@@ -16,7 +16,7 @@ export interface PublishOptions {
   log?: (line: string) => void;
 }
 
-const contentType = (path: string) => (path.endsWith('.json') ? 'application/json' : path.endsWith('.onnx') ? 'application/octet-stream' : 'application/octet-stream');
+const contentType = (path: string) => (path.endsWith('.json') ? 'application/json' : 'application/octet-stream');
 
 /**
  * Upload every file (skipping those already stored with the same hash), then the manifest, and only then

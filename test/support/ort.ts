@@ -20,14 +20,4 @@ export function ortFeeds(ort: OrtLike, inputs: Record<string, FeedValue>): Recor
   return feeds;
 }
 
-/** max |a − b| / max |b|: the error relative to the output's scale. */
-export function relativeMaxError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  if (actual.length !== expected.length) throw new Error(`length ${actual.length} != ${expected.length}`);
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    err = Math.max(err, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return err / Math.max(scale, 1e-12);
-}
+export { relativeMaxError } from '../../models/numeric.ts';

@@ -13,6 +13,7 @@ import { vaeDecoder, vaeEncoder } from '../../models/nn/vae.ts';
 import type { WeightMap } from '../../models/nn/weights.ts';
 import { exportImageEncoder, exportTextEncoder, exportUnet, exportVaeDecoder, exportVaeEncoder } from '../../models/onnx/export.ts';
 import { nhwcToNchw } from '../../models/pipeline/layout.ts';
+import { relativeMaxError } from '../../models/numeric.ts';
 import type { RunContext, StageSummary } from '../context.ts';
 import { tfjsOps } from '../tfjs/ops.ts';
 import { ParamStore } from '../tfjs/params.ts';
@@ -44,14 +45,7 @@ async function verify(bytes: Uint8Array, feeds: Feed[], forward: (inputs: Record
   let worst = 0;
   for (const [name, t] of Object.entries(expected)) {
     const want = t.rank === 4 ? nhwcToNchw(t.dataSync(), t.shape) : (t.dataSync() as Float32Array);
-    const have = got[name].data as Float32Array;
-    let err = 0;
-    let scale = 1e-12;
-    want.forEach((v, i) => {
-      err = Math.max(err, Math.abs(have[i] - v));
-      scale = Math.max(scale, Math.abs(v));
-    });
-    worst = Math.max(worst, err / scale);
+    worst = Math.max(worst, relativeMaxError(got[name].data as Float32Array, want));
   }
   tf.dispose([...Object.values(expected), ...inputs.map((x) => x.tf)]);
   return worst;
