@@ -14,8 +14,7 @@ import {
   type VaeConfig,
 } from '../models/nn/configs.ts';
 import type { Dataset } from './data/dataset.ts';
-import { loadFolderDataset } from './data/folder.ts';
-import { shapesDataset, type ShapeScene } from './data/shapes.ts';
+import { loadPresetData, type SplitData } from './data/preset-data.ts';
 import type { Preset } from './presets.ts';
 import type { TrainingBackend } from './tfjs/backend.ts';
 
@@ -33,11 +32,6 @@ export interface Configs {
   unet: UnetConfig;
   upscaler?: UnetConfig;
   latentSize: number;
-}
-
-/** Hold out at most a fifth of a folder, so a small one still trains. */
-function heldOutCount(n: number, wanted: number): number {
-  return Math.min(wanted, Math.floor(n / 5));
 }
 
 /** Shared state of one training run: its folder, preset, seed, data and derived configs. */
@@ -73,44 +67,9 @@ export class RunContext {
     return this.cache.get(key) as T;
   }
 
-  train(): Dataset {
-    return this.memo('train', () => this.load(0));
-  }
-
-  /** Held-out captions and images, never trained on: shapes indices past the training set, or the folder's tail. */
-  heldOut(): Dataset & { scenes?: ShapeScene[] } {
-    return this.memo('heldOut', () => this.load(1));
-  }
-
-  /** The training images at twice the size, for the 2× upscaler. */
-  trainHighRes(): Dataset {
-    return this.memo('trainHigh', () => {
-      const d = this.preset.data;
-      if (d.kind === 'shapes') return shapesDataset(this.seed, d.count, 2 * this.preset.imageSize, { maxObjects: d.maxObjects });
-      return loadFolderDataset(d.path, 2 * this.preset.imageSize);
-    });
-  }
-
-  heldOutHighRes(): Dataset {
-    return this.memo('heldOutHigh', () => {
-      const d = this.preset.data;
-      if (d.kind === 'shapes') return shapesDataset(this.seed, d.heldOut, 2 * this.preset.imageSize, { maxObjects: d.maxObjects }, d.count);
-      const all = loadFolderDataset(d.path, 2 * this.preset.imageSize);
-      return { ...all, samples: all.samples.slice(all.samples.length - heldOutCount(all.samples.length, d.heldOut)) };
-    });
-  }
-
-  private load(part: 0 | 1): Dataset & { scenes?: ShapeScene[] } {
-    const d = this.preset.data;
-    if (d.kind === 'shapes') {
-      return part === 0
-        ? shapesDataset(this.seed, d.count, this.preset.imageSize, { maxObjects: d.maxObjects })
-        : shapesDataset(this.seed, d.heldOut, this.preset.imageSize, { maxObjects: d.maxObjects }, d.count);
-    }
-    const all = this.memo('folder', () => loadFolderDataset(d.path, this.preset.imageSize));
-    const cut = all.samples.length - heldOutCount(all.samples.length, d.heldOut);
-    const samples = part === 0 ? all.samples.slice(0, cut) : all.samples.slice(cut);
-    return { ...all, samples, source: { ...all.source, count: samples.length } };
+  /** The preset's data at `size` px (default: the model's image size), loaded once per run. */
+  data(size = this.preset.imageSize): Promise<SplitData> {
+    return this.memo(`data:${size}`, () => loadPresetData(this.preset.data, this.seed, size));
   }
 
   tokenizerPath(): string {

@@ -2,9 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { InvalidArgumentError } from '../models/errors.ts';
 import { openBundle } from './bundle-node.ts';
 import { intOption, parseOptions, runCli } from './cli-args.ts';
-import { shapesDataset } from './data/shapes.ts';
 import { getPreset } from './presets.ts';
-import { evaluateBundle } from './stages/eval.ts';
+import { evaluateOnPresetData } from './stages/eval.ts';
 
 const USAGE = 'usage: npm run eval -- --model <bundle-dir> [--json] [--out <dir>] [--prompts N] [--steps N]';
 
@@ -17,24 +16,15 @@ runCli('eval', async () => {
   const dir = opts.get('model');
   if (!dir) throw new InvalidArgumentError('model', `is required\n${USAGE}`);
   const bundle = await openBundle(dir);
-  const { training, imageSize } = bundle.manifest;
+  const { training } = bundle.manifest;
   const preset = getPreset(training.preset);
-  if (preset.data.kind !== 'shapes') throw new InvalidArgumentError('model', `its preset '${training.preset}' trains on a folder; run the eval stage in its run folder instead`);
-  const { count, heldOut, maxObjects } = preset.data;
-  const held = shapesDataset(training.seed, heldOut, imageSize, { maxObjects }, count);
-  const n = intOption(opts, 'prompts', preset.eval.prompts, 1)!;
+  if (preset.data.kind === 'folder') throw new InvalidArgumentError('model', `its preset '${training.preset}' trains on a folder; run the eval stage in its run folder instead`);
   const outDir = opts.get('out') ?? `${dir.replace(/\/$/, '')}-eval`;
   mkdirSync(outDir, { recursive: true });
-  const report = await evaluateBundle({
-    bundle,
-    prompts: held.samples.slice(0, n).map((s) => s.caption),
-    real: held.samples.slice(0, n).map((s) => s.image),
-    scenes: held.scenes.slice(0, n),
-    guidanceScales: preset.eval.guidanceScales,
-    steps: intOption(opts, 'steps', preset.eval.steps, 1)!,
-    seed: training.seed,
+  const report = await evaluateOnPresetData(bundle, preset, training.seed, {
     outDir,
-    highRes: bundle.manifest.upscale ? shapesDataset(training.seed, heldOut, 2 * imageSize, { maxObjects }, count).samples.map((s) => s.image) : undefined,
+    prompts: intOption(opts, 'prompts', undefined, 1),
+    steps: intOption(opts, 'steps', undefined, 1),
     log: (l) => process.stderr.write(`${l}\n`),
   });
   const result = { model: `${bundle.manifest.name}@${bundle.manifest.version}`, ...report };

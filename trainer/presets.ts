@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from '../models/errors.ts';
 import type { ScheduleConfig } from '../models/diffusion/schedule.ts';
 import type { PredictionType } from '../models/diffusion/prediction.ts';
+import type { DataSpec } from './data/preset-data.ts';
 import type { ImageEncoderConfig, TextEncoderConfig, UnetConfig, VaeConfig } from '../models/nn/configs.ts';
 
 export interface StageSchedule {
@@ -13,7 +14,7 @@ export interface StageSchedule {
 /** Everything that defines a model family: data, network sizes, schedules and how long each stage trains. */
 export interface Preset {
   name: string;
-  data: { kind: 'shapes'; count: number; heldOut: number; maxObjects: 1 | 2 } | { kind: 'folder'; path: string; heldOut: number };
+  data: DataSpec;
   imageSize: number;
   maxLength: number;
   textEncoder: Omit<TextEncoderConfig, 'vocabSize' | 'padId' | 'maxLength'>;
@@ -22,7 +23,7 @@ export interface Preset {
   /** KL weight of the VAE loss: small, so latents stay informative but bounded. */
   klWeight: number;
   unet: Omit<UnetConfig, 'inChannels' | 'outChannels' | 'conditionChannels' | 'contextDim' | 'noiseLevelInput'>;
-  upscaler?: Omit<UnetConfig, 'inChannels' | 'outChannels' | 'conditionChannels' | 'contextDim' | 'noiseLevelInput'> & StageSchedule & { noiseLevel: number };
+  upscaler?: Omit<UnetConfig, 'inChannels' | 'outChannels' | 'conditionChannels' | 'contextDim' | 'noiseLevelInput'> & StageSchedule & { noiseLevel: number; sampleSteps: number };
   schedule: ScheduleConfig;
   predictionType: PredictionType;
   conditionDropout: number;
@@ -32,20 +33,23 @@ export interface Preset {
   eval: { prompts: number; guidanceScales: number[]; steps: number };
 }
 
-/** The shipped model (models/bundles/shapes-small): about 25 minutes on 2 cores. */
-const SHAPES_SMALL: Preset = {
-  name: 'shapes-small',
-  data: { kind: 'shapes', count: 2000, heldOut: 64, maxObjects: 1 },
+/**
+ * Compositional prompts ("a small red circle") on synthetic scenes with ground truth: the model that
+ * proves prompt following and guidance (models/bundles/shapes).
+ */
+const SHAPES: Preset = {
+  name: 'shapes',
+  data: { kind: 'shapes', count: 4000, heldOut: 96, maxObjects: 1 },
   imageSize: 32,
   maxLength: 12,
   textEncoder: { width: 64, layers: 2, heads: 4, projectionDim: 64 },
   imageEncoder: { channels: [16, 32], groups: 8, projectionDim: 64 },
-  vae: { latentChannels: 4, channels: [16, 32, 32], groups: 8, midAttention: false },
-  klWeight: 1e-4,
+  vae: { latentChannels: 4, channels: [32, 48, 48], groups: 8, midAttention: false },
+  klWeight: 1e-5,
   unet: {
     levels: [
-      { channels: 48, resBlocks: 1, attention: 'none' },
-      { channels: 64, resBlocks: 1, attention: 'self+cross' },
+      { channels: 64, resBlocks: 1, attention: 'none' },
+      { channels: 96, resBlocks: 1, attention: 'self+cross' },
     ],
     midAttention: 'self+cross',
     groups: 16,
@@ -65,35 +69,83 @@ const SHAPES_SMALL: Preset = {
     batchSize: 16,
     lr: 1e-3,
     warmupSteps: 20,
-    noiseLevel: 100,
+    noiseLevel: 20,
+    sampleSteps: 1,
   },
   schedule: { kind: 'scaled-linear', trainSteps: 1000, zeroTerminalSnr: true },
   predictionType: 'v_prediction',
   conditionDropout: 0.1,
-  emaDecay: 0.99,
+  emaDecay: 0.995,
   defaults: { steps: 20, guidance: 4, sampler: 'dpmpp-2m' },
   stages: {
     clip: { steps: 200, batchSize: 48, lr: 2e-3, warmupSteps: 20 },
-    vae: { steps: 250, batchSize: 16, lr: 2e-3, warmupSteps: 20 },
-    unet: { steps: 800, batchSize: 32, lr: 1e-3, warmupSteps: 40 },
+    vae: { steps: 700, batchSize: 16, lr: 2e-3, warmupSteps: 40 },
+    unet: { steps: 1700, batchSize: 32, lr: 1e-3, warmupSteps: 60 },
   },
-  eval: { prompts: 48, guidanceScales: [1, 2, 4, 7], steps: 20 },
+  eval: { prompts: 96, guidanceScales: [1, 2, 4, 7], steps: 20 },
 };
 
 /** Every stage end to end in a few minutes on 2 cores: the smoke run; images are recognisable, not good. */
 const SHAPES_TINY: Preset = {
-  ...SHAPES_SMALL,
+  ...SHAPES,
   name: 'shapes-tiny',
+  data: { kind: 'shapes', count: 2000, heldOut: 64, maxObjects: 1 },
+  vae: { latentChannels: 4, channels: [16, 32, 32], groups: 8, midAttention: false },
+  unet: {
+    ...SHAPES.unet,
+    levels: [
+      { channels: 48, resBlocks: 1, attention: 'none' },
+      { channels: 64, resBlocks: 1, attention: 'self+cross' },
+    ],
+  },
+  emaDecay: 0.99,
   stages: {
     clip: { steps: 60, batchSize: 48, lr: 2e-3, warmupSteps: 10 },
     vae: { steps: 80, batchSize: 16, lr: 2e-3, warmupSteps: 10 },
     unet: { steps: 150, batchSize: 32, lr: 1e-3, warmupSteps: 15 },
   },
-  upscaler: { ...SHAPES_SMALL.upscaler!, steps: 30 },
+  upscaler: { ...SHAPES.upscaler!, steps: 30 },
   eval: { prompts: 32, guidanceScales: [1, 2, 4, 7], steps: 20 },
 };
 
-const PRESETS: Record<string, Preset> = { 'shapes-tiny': SHAPES_TINY, 'shapes-small': SHAPES_SMALL };
+/**
+ * The default model (models/bundles/emoji): Twemoji at 64 px with their English names, 16×16×4
+ * latents, plus the 64→128 upscaler trained on 128 px renders of the same vectors.
+ */
+const EMOJI: Preset = {
+  name: 'emoji',
+  data: { kind: 'emoji', heldOut: 128 },
+  imageSize: 64,
+  maxLength: 24,
+  textEncoder: { width: 96, layers: 2, heads: 4, projectionDim: 64 },
+  imageEncoder: { channels: [8, 32, 64], groups: 8, projectionDim: 64 },
+  vae: { latentChannels: 8, channels: [16, 32, 48, 48], groups: 8, midAttention: false },
+  klWeight: 1e-5,
+  unet: {
+    levels: [
+      { channels: 64, resBlocks: 1, attention: 'none' },
+      { channels: 96, resBlocks: 1, attention: 'self+cross' },
+    ],
+    midAttention: 'self+cross',
+    groups: 16,
+    heads: 4,
+    timeEmbedDim: 64,
+  },
+  upscaler: { ...SHAPES.upscaler!, steps: 400, batchSize: 8 },
+  schedule: { kind: 'scaled-linear', trainSteps: 1000, zeroTerminalSnr: true },
+  predictionType: 'v_prediction',
+  conditionDropout: 0.1,
+  emaDecay: 0.995,
+  defaults: { steps: 20, guidance: 4, sampler: 'dpmpp-2m' },
+  stages: {
+    clip: { steps: 400, batchSize: 64, lr: 2e-3, warmupSteps: 20 },
+    vae: { steps: 600, batchSize: 16, lr: 2e-3, warmupSteps: 30 },
+    unet: { steps: 1000, batchSize: 32, lr: 1e-3, warmupSteps: 50 },
+  },
+  eval: { prompts: 128, guidanceScales: [1, 2, 4, 7], steps: 20 },
+};
+
+const PRESETS: Record<string, Preset> = { emoji: EMOJI, shapes: SHAPES, 'shapes-tiny': SHAPES_TINY };
 
 export function presetNames(): string[] {
   return Object.keys(PRESETS);

@@ -52,7 +52,11 @@ export const manifestSchema = z.object({
     defaults: z.object({ steps: z.number().int().positive(), guidance: z.number(), sampler: z.enum(SAMPLER_NAMES) }),
   }),
   upscale: z
-    .object({ factor: z.literal(2), noiseLevel: z.number().int().nonnegative(), schedule: z.object({ kind: z.enum(BETA_SCHEDULES), trainSteps: z.number().int().min(2), betaStart: z.number(), betaEnd: z.number(), zeroTerminalSnr: z.boolean() }) })
+    /**
+     * The upscaler predicts the residual over nearest-neighbour upsampling of the low-resolution image;
+     * `steps` is its default sampler steps (1 gives the posterior mean, the highest-PSNR estimate).
+     */
+    .object({ factor: z.literal(2), noiseLevel: z.number().int().nonnegative(), steps: z.number().int().positive(), schedule: z.object({ kind: z.enum(BETA_SCHEDULES), trainSteps: z.number().int().min(2), betaStart: z.number(), betaEnd: z.number(), zeroTerminalSnr: z.boolean() }) })
     .optional(),
   /** Every file of the bundle with its SHA-256 and size; the manifest itself is not listed. */
   files: z.record(bundlePathSchema, fileSchema),

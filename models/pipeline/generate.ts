@@ -129,7 +129,7 @@ export async function upscaleImage(
   manifest: Manifest,
   low: Tensor,
   seed: number,
-  { signal, steps = 20, yieldToEvents }: Pick<GenerateOptions, 'signal' | 'yieldToEvents'> & { steps?: number } = {},
+  { signal, steps, yieldToEvents }: Pick<GenerateOptions, 'signal' | 'yieldToEvents'> & { steps?: number } = {},
 ): Promise<Tensor> {
   const up = manifest.upscale;
   if (!runtime.upscale || !up) throw new InvalidArgumentError('upscale', 'this bundle has no upscaler');
@@ -138,7 +138,7 @@ export async function upscaleImage(
   const [b, c, h, w] = low.dims;
   const noiseLevel = new Float32Array(b).fill(up.noiseLevel);
   const lowAug: Tensor = { data: up.noiseLevel > 0 ? qSample(schedule, low.data, rng.fill(low.data.length), up.noiseLevel) : low.data, dims: low.dims };
-  const run = createSampler('dpmpp-2m', schedule, { steps, predictionType: manifest.diffusion.predictionType });
+  const run = createSampler('dpmpp-2m', schedule, { steps: requireInteger('steps', steps ?? up.steps, 1, up.schedule.trainSteps), predictionType: manifest.diffusion.predictionType });
   const dims = [b, c, h * up.factor, w * up.factor];
   let x: Float32Array = rng.fill(dims.reduce((p, q) => p * q, 1));
   for (let i = 0; i < run.timesteps.length; i++) {
@@ -147,5 +147,19 @@ export async function upscaleImage(
     const out = await runtime.upscale({ data: x, dims }, new Float32Array(b).fill(run.timesteps[i]), lowAug, noiseLevel);
     x = run.step(i, out.data, x);
   }
-  return { data: x, dims };
+  return { data: addNearestUpsampled(x, low, up.factor), dims };
+}
+
+/** residual + nearest-neighbour upsampling of `low` (NCHW) by an integer factor. */
+function addNearestUpsampled(residual: Float32Array, low: Tensor, factor: number): Float32Array {
+  const [b, c, h, w] = low.dims;
+  const W = w * factor;
+  const out = new Float32Array(residual.length);
+  for (let p = 0; p < b * c; p++)
+    for (let y = 0; y < h * factor; y++)
+      for (let x = 0; x < W; x++) {
+        const i = (p * h * factor + y) * W + x;
+        out[i] = residual[i] + low.data[(p * h + Math.floor(y / factor)) * w + Math.floor(x / factor)];
+      }
+  return out;
 }

@@ -70,7 +70,7 @@ export function retrievalAccuracy(model: ClipModel, ds: Dataset): { accuracy: nu
 /** Symmetric InfoNCE with a learned temperature; captions repeated in a batch count as joint positives. */
 export async function clipStage(ctx: RunContext): Promise<StageSummary> {
   const dir = ctx.stageDir('clip');
-  const ds = ctx.train();
+  const ds = (await ctx.data()).train;
   const sched = ctx.preset.stages.clip;
   const text = new ParamStore('text_encoder', ctx.seed);
   const image = new ParamStore('image_encoder', ctx.seed);
@@ -95,7 +95,7 @@ export async function clipStage(ctx: RunContext): Promise<StageSummary> {
   });
   saveWeights(join(dir, 'text_encoder.bin'), text.export());
   saveWeights(join(dir, 'image_encoder.bin'), image.export());
-  const heldOut = retrievalAccuracy(model, ctx.heldOut());
+  const heldOut = retrievalAccuracy(model, (await ctx.data()).heldOut);
   ctx.log(`clip: held-out zero-shot retrieval ${(heldOut.accuracy * 100).toFixed(1)}% (chance ${(heldOut.chance * 100).toFixed(1)}%, ${heldOut.candidates} captions)`);
   [text, image, temp].forEach((s) => s.dispose());
   return { steps: result.steps, wallSeconds: result.wallSeconds, finalLoss: result.finalLoss, retrieval: heldOut };

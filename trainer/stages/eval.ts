@@ -7,6 +7,8 @@ import { writeAtomic } from '../checkpoint.ts';
 import type { RunContext, StageSummary } from '../context.ts';
 import { encodePng } from '../data/png.ts';
 import { scoreScene, type ShapeScene } from '../data/shapes.ts';
+import { loadPresetData } from '../data/preset-data.ts';
+import type { Preset } from '../presets.ts';
 import { openBundle, type NodeBundle } from '../bundle-node.ts';
 import { frechetDistance } from '../report/frechet.ts';
 import { imageGrid } from '../report/grid.ts';
@@ -95,25 +97,34 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
   return report;
 }
 
-export async function evalStage(ctx: RunContext): Promise<StageSummary> {
-  const t0 = Date.now();
-  const dir = ctx.stageDir('eval');
-  const bundleDir = join(ctx.dir, 'bundle');
-  const bundle = await openBundle(bundleDir);
-  const held = ctx.heldOut();
-  const n = Math.min(ctx.preset.eval.prompts, held.samples.length);
-  const report = await evaluateBundle({
+/** Evaluate a bundle on the held-out part of its preset's data (the same split training used). */
+export async function evaluateOnPresetData(
+  bundle: NodeBundle,
+  preset: Preset,
+  seed: number,
+  o: { outDir: string; prompts?: number; steps?: number; log: (line: string) => void },
+): Promise<Record<string, unknown>> {
+  const held = (await loadPresetData(preset.data, seed, preset.imageSize)).heldOut;
+  const n = Math.min(o.prompts ?? preset.eval.prompts, held.samples.length);
+  return evaluateBundle({
     bundle,
     prompts: held.samples.slice(0, n).map((s) => s.caption),
     real: held.samples.slice(0, n).map((s) => s.image),
     scenes: held.scenes?.slice(0, n),
-    guidanceScales: ctx.preset.eval.guidanceScales,
-    steps: ctx.preset.eval.steps,
-    seed: ctx.seed,
-    outDir: dir,
-    highRes: ctx.preset.upscaler ? ctx.heldOutHighRes().samples.map((s) => s.image) : undefined,
-    log: ctx.log,
+    guidanceScales: preset.eval.guidanceScales,
+    steps: o.steps ?? preset.eval.steps,
+    seed,
+    outDir: o.outDir,
+    highRes: preset.upscaler ? (await loadPresetData(preset.data, seed, 2 * preset.imageSize)).heldOut.samples.map((s) => s.image) : undefined,
+    log: o.log,
   });
+}
+
+export async function evalStage(ctx: RunContext): Promise<StageSummary> {
+  const t0 = Date.now();
+  const dir = ctx.stageDir('eval');
+  const bundleDir = join(ctx.dir, 'bundle');
+  const report = await evaluateOnPresetData(await openBundle(bundleDir), ctx.preset, ctx.seed, { outDir: dir, log: ctx.log });
   writeFileSync(join(dir, 'report.json'), JSON.stringify(report, null, 2));
   // Metrics go into the manifest; it lists no hash of itself, so the bundle's files stay valid.
   const manifestPath = join(bundleDir, 'manifest.json');

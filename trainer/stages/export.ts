@@ -4,11 +4,11 @@ import { execSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BUNDLE_FILES, parseManifest, sha256Hex, type Manifest } from '../../models/bundle/manifest.ts';
-import { createSchedule } from '../../models/diffusion/schedule.ts';
 import { createRng } from '../../models/diffusion/rng.ts';
 import { imageEncoder } from '../../models/nn/image-encoder.ts';
 import { textEncoder } from '../../models/nn/text-encoder.ts';
 import { unet } from '../../models/nn/unet.ts';
+import { diffusionManifest } from './unet.ts';
 import { vaeDecoder, vaeEncoder } from '../../models/nn/vae.ts';
 import type { WeightMap } from '../../models/nn/weights.ts';
 import { exportImageEncoder, exportTextEncoder, exportUnet, exportVaeDecoder, exportVaeEncoder } from '../../models/onnx/export.ts';
@@ -158,8 +158,7 @@ export async function exportStage(ctx: RunContext, options: ExportOptions): Prom
     latent: { channels: cfg.vae.latentChannels, size: L, scaleFactor: vaeMeta.scaleFactor as number },
     tokenizer: { maxLength, padId, vocabSize },
     networks: { textEncoder: cfg.textEncoder, imageEncoder: cfg.imageEncoder, vae: cfg.vae, unet: cfg.unet, upscaler: cfg.upscaler },
-    diffusion: { schedule: createSchedule(p.schedule).config, predictionType: p.predictionType, defaults: p.defaults },
-    upscale: p.upscaler ? { factor: 2, noiseLevel: p.upscaler.noiseLevel, schedule: createSchedule(p.schedule).config } : undefined,
+    ...diffusionManifest(p),
     files,
     weights: options.fp16 ? 'float16' : 'float32',
     training: {
@@ -168,7 +167,7 @@ export async function exportStage(ctx: RunContext, options: ExportOptions): Prom
       command: ctx.command,
       commit: gitCommit(),
       backend: `${ctx.backend.name} (${ctx.backend.source})`,
-      data: [ctx.train().source],
+      data: [(await ctx.data()).train.source],
       stages,
     },
     exportCheck,

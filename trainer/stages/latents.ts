@@ -19,7 +19,7 @@ export interface LatentSet {
 export async function latentsStage(ctx: RunContext): Promise<StageSummary> {
   const t0 = Date.now();
   const dir = ctx.stageDir('latents');
-  const ds = ctx.train();
+  const ds = (await ctx.data()).train;
   const vae = loadVae(ctx);
   const clip = loadClip(ctx);
   const captions = ['', ...new Set(ds.samples.map((s) => s.caption))];

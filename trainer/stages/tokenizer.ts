@@ -5,7 +5,7 @@ import { trainTokenizer } from '../tokenizer-train.ts';
 export async function tokenizerStage(ctx: RunContext): Promise<StageSummary> {
   const t0 = Date.now();
   ctx.stageDir('tokenizer');
-  const captions = ctx.train().samples.map((s) => s.caption);
+  const captions = (await ctx.data()).train.samples.map((s) => s.caption);
   writeFileSync(ctx.tokenizerPath(), trainTokenizer(captions));
   const tok = ctx.tokenizer();
   const lengths = captions.map((c) => tok.countTokens(c));

@@ -16,6 +16,7 @@ import { imageGrid } from '../report/grid.ts';
 import { tfjsRuntime } from '../runtime-tfjs.ts';
 import { tfjsOps } from '../tfjs/ops.ts';
 import { ParamStore } from '../tfjs/params.ts';
+import type { Preset } from '../presets.ts';
 import { saveWeights } from '../weights-io.ts';
 import { loadLatents } from './latents.ts';
 import { loadClip } from './clip.ts';
@@ -27,14 +28,22 @@ export function pipelineManifest(ctx: RunContext, scaleFactor: number): Manifest
   const cfg = ctx.configs();
   return {
     latent: { channels: cfg.vae.latentChannels, size: cfg.latentSize, scaleFactor },
-    diffusion: { schedule: createSchedule(p.schedule).config, predictionType: p.predictionType, defaults: p.defaults },
-    upscale: p.upscaler ? { factor: 2, noiseLevel: p.upscaler.noiseLevel, schedule: createSchedule(p.schedule).config } : undefined,
+    ...diffusionManifest(p),
   } as Manifest;
 }
 
+/** How a preset samples: the manifest's `diffusion` and `upscale` sections. */
+export function diffusionManifest(p: Preset): Pick<Manifest, 'diffusion' | 'upscale'> {
+  const schedule = createSchedule(p.schedule).config;
+  return {
+    diffusion: { schedule, predictionType: p.predictionType, defaults: p.defaults },
+    upscale: p.upscaler ? { factor: 2, noiseLevel: p.upscaler.noiseLevel, steps: p.upscaler.sampleSteps, schedule } : undefined,
+  };
+}
+
 /** Fixed prompts for sample grids: the first held-out captions. */
-export function samplePrompts(ctx: RunContext, n = 8): string[] {
-  return ctx.heldOut().samples.slice(0, n).map((s) => s.caption);
+export async function samplePrompts(ctx: RunContext, n = 8): Promise<string[]> {
+  return (await ctx.data()).heldOut.samples.slice(0, n).map((s) => s.caption);
 }
 
 /** Latent diffusion on frozen text states, condition dropout for classifier-free guidance, EMA weights. */
@@ -53,7 +62,7 @@ export async function unetStage(ctx: RunContext): Promise<StageSummary> {
   const ctxSize = T * D;
   const clip = loadClip(ctx);
   const vae = loadVae(ctx);
-  const prompts = samplePrompts(ctx);
+  const prompts = await samplePrompts(ctx);
   const promptStates = tf.tidy(() => ({ cond: clip.hidden(prompts).dataSync() as Float32Array, uncond: clip.hidden(prompts.map(() => '')).dataSync() as Float32Array }));
   const manifest = pipelineManifest(ctx, vae.scaleFactor);
 

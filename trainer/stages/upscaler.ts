@@ -12,7 +12,9 @@ import { ParamStore } from '../tfjs/params.ts';
 import { saveWeights } from '../weights-io.ts';
 
 /**
- * 2× super-resolution diffusion in pixel space, conditioned on the low-resolution image. The condition
+ * 2× super-resolution diffusion in pixel space, conditioned on the low-resolution image. It diffuses the
+ * residual over nearest-neighbour upsampling, so even an untrained network starts from a plain upscale
+ * and a 1-step sample (the posterior mean at zero terminal SNR) is a regression estimate. The condition
  * is noise-augmented at a random level in [0, 2·noiseLevel), given to the network, so the upscaler
  * tolerates the imperfect images the base model makes; inference uses `noiseLevel`.
  */
@@ -21,7 +23,7 @@ export async function upscalerStage(ctx: RunContext): Promise<StageSummary> {
   const up = ctx.preset.upscaler;
   const cfg = ctx.configs().upscaler;
   if (!up || !cfg) throw new Error(`preset ${ctx.preset.name} has no upscaler`);
-  const hi = ctx.trainHighRes();
+  const hi = (await ctx.data(2 * ctx.preset.imageSize)).train;
   const schedule = createSchedule(ctx.preset.schedule);
   const store = new ParamStore('upscaler', ctx.seed);
   const result = await trainLoop({
@@ -45,7 +47,8 @@ export async function upscalerStage(ctx: RunContext): Promise<StageSummary> {
       const a = tf.tensor4d(Float32Array.from(levels, (l) => Math.sqrt(schedule.alphasCumprod[l])), [idx.length, 1, 1, 1]);
       const s = tf.tensor4d(Float32Array.from(levels, (l) => Math.sqrt(1 - schedule.alphasCumprod[l])), [idx.length, 1, 1, 1]);
       const lowAug = tf.add(tf.mul(a, low), tf.mul(s, tf.randomNormal(low.shape, 0, 1, 'float32', mixSeed(ctx.seed, step, 0xb))));
-      const { t, xt, target } = noisedBatch(schedule, x0, ctx.preset.predictionType, mixSeed(ctx.seed, 6), step);
+      const residual = tf.sub(x0, tf.image.resizeNearestNeighbor(low, [crop, crop])) as tf.Tensor4D;
+      const { t, xt, target } = noisedBatch(schedule, residual, ctx.preset.predictionType, mixSeed(ctx.seed, 6), step);
       const out = unet(tfjsOps(store), cfg, { sample: xt, timestep: t, lowRes: lowAug, noiseLevel: tf.tensor1d(levels) });
       return tf.mean(tf.squaredDifference(out, target)) as tf.Scalar;
     },

@@ -46,7 +46,7 @@ export function loadVae(ctx: RunContext): VaeModel & { scaleFactor: number } {
 /** Reconstruction (MSE) + a small KL to N(0, I); records the latent scale factor 1/std of the latents. */
 export async function vaeStage(ctx: RunContext): Promise<StageSummary> {
   const dir = ctx.stageDir('vae');
-  const ds = ctx.train();
+  const ds = (await ctx.data()).train;
   const sched = ctx.preset.stages.vae;
   const m = vaeModel(ctx, new ParamStore('vae_encoder', ctx.seed), new ParamStore('vae_decoder', ctx.seed));
   const preview = ds.samples.slice(0, 8).map((_, i) => i);
