@@ -65,7 +65,7 @@ const SHAPES: Preset = {
     groups: 8,
     heads: 1,
     timeEmbedDim: 32,
-    steps: 150,
+    steps: 200,
     batchSize: 16,
     lr: 1e-3,
     warmupSteps: 20,
@@ -79,8 +79,8 @@ const SHAPES: Preset = {
   defaults: { steps: 20, guidance: 4, sampler: 'dpmpp-2m' },
   stages: {
     clip: { steps: 200, batchSize: 48, lr: 2e-3, warmupSteps: 20 },
-    vae: { steps: 700, batchSize: 16, lr: 2e-3, warmupSteps: 40 },
-    unet: { steps: 1700, batchSize: 32, lr: 1e-3, warmupSteps: 60 },
+    vae: { steps: 1000, batchSize: 16, lr: 2e-3, warmupSteps: 40 },
+    unet: { steps: 2800, batchSize: 32, lr: 1e-3, warmupSteps: 80 },
   },
   eval: { prompts: 96, guidanceScales: [1, 2, 4, 7], steps: 20 },
 };
