@@ -23,7 +23,7 @@ export interface Preset {
   /** KL weight of the VAE loss: small, so latents stay informative but bounded. */
   klWeight: number;
   unet: Omit<UnetConfig, 'inChannels' | 'outChannels' | 'conditionChannels' | 'contextDim' | 'noiseLevelInput'>;
-  upscaler?: Omit<UnetConfig, 'inChannels' | 'outChannels' | 'conditionChannels' | 'contextDim' | 'noiseLevelInput'> & StageSchedule & { noiseLevel: number; sampleSteps: number };
+  upscaler?: Omit<UnetConfig, 'inChannels' | 'outChannels' | 'conditionChannels' | 'contextDim' | 'noiseLevelInput'> & StageSchedule & { noiseLevel: number; sampleSteps: number; /** Training crop of the high-resolution images (the network is fully convolutional). */ cropSize: number };
   schedule: ScheduleConfig;
   predictionType: PredictionType;
   conditionDropout: number;
@@ -71,6 +71,7 @@ const SHAPES: Preset = {
     warmupSteps: 20,
     noiseLevel: 20,
     sampleSteps: 1,
+    cropSize: 32,
   },
   schedule: { kind: 'scaled-linear', trainSteps: 1000, zeroTerminalSnr: true },
   predictionType: 'v_prediction',
@@ -131,16 +132,16 @@ const EMOJI: Preset = {
     heads: 4,
     timeEmbedDim: 64,
   },
-  upscaler: { ...SHAPES.upscaler!, steps: 400, batchSize: 8 },
+  upscaler: { ...SHAPES.upscaler!, steps: 400, batchSize: 8, cropSize: 32 },
   schedule: { kind: 'scaled-linear', trainSteps: 1000, zeroTerminalSnr: true },
   predictionType: 'v_prediction',
   conditionDropout: 0.1,
   emaDecay: 0.995,
   defaults: { steps: 20, guidance: 4, sampler: 'dpmpp-2m' },
   stages: {
-    clip: { steps: 400, batchSize: 64, lr: 2e-3, warmupSteps: 20 },
-    vae: { steps: 600, batchSize: 16, lr: 2e-3, warmupSteps: 30 },
-    unet: { steps: 1000, batchSize: 32, lr: 1e-3, warmupSteps: 50 },
+    clip: { steps: 300, batchSize: 48, lr: 2e-3, warmupSteps: 20 },
+    vae: { steps: 800, batchSize: 8, lr: 2e-3, warmupSteps: 40 },
+    unet: { steps: 2000, batchSize: 32, lr: 1e-3, warmupSteps: 80 },
   },
   eval: { prompts: 128, guidanceScales: [1, 2, 4, 7], steps: 20 },
 };

@@ -37,9 +37,11 @@ export async function latentsStage(ctx: RunContext): Promise<StageSummary> {
   }
   const latents = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
   parts.reduce((at, p) => (latents.set(p, at), at + p.length), 0);
-  const contexts = tf.tidy(() => clip.hidden(captions).dataSync() as Float32Array);
   const { maxLength } = ctx.tokenizer();
   const width = ctx.configs().textEncoder.width;
+  // In chunks: one batch of thousands of captions aborts the wasm back end (heap exhausted).
+  const contexts = new Float32Array(captions.length * maxLength * width);
+  for (let i = 0; i < captions.length; i += 256) contexts.set(tf.tidy(() => clip.hidden(captions.slice(i, i + 256)).dataSync() as Float32Array), i * maxLength * width);
   saveCheckpoint(join(dir, 'latents.bin'), {
     step: 0,
     meta: { captions },

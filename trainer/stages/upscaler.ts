@@ -32,8 +32,8 @@ export async function upscalerStage(ctx: RunContext): Promise<StageSummary> {
     stores: [store],
     loss: (step) => {
       const idx = batchIndices(hi.samples.length, up.batchSize, mixSeed(ctx.seed, 5), step);
-      // Random crops of imageSize: the upscaler is fully convolutional, so crops train it at a quarter of the cost.
-      const crop = ctx.preset.imageSize;
+      // Random crops: the upscaler is fully convolutional, so small crops train it at a fraction of the cost.
+      const crop = up.cropSize;
       const full = imageBatch(hi, idx);
       const off = createUniformRng(mixSeed(ctx.seed, step, 0xc));
       const x0 = tf.concat(idx.map((_, k) => {
