@@ -8,7 +8,7 @@ import { decodeImage, encodePng } from '../trainer/data/png.ts';
 import { resizeBilinear } from '../models/image.ts';
 import { ProgressBar } from '../trainer/progress.ts';
 
-const USAGE = `usage: npm run generate -- --prompt "…" --out out.png [--model models/bundles/shapes-small] [--negative "…"]
+const USAGE = `usage: npm run generate -- --prompt "…" --out out.png [--model models/bundles/emoji] [--negative "…"]
        [--steps N] [--guidance S] [--rescale R] [--sampler dpmpp-2m|ddim|ddpm|euler-a] [--seed 1]
        [--init image.png --strength 0.6] [--upscale]`;
 
@@ -30,7 +30,7 @@ runCli('generate', async () => {
     if (!Number.isFinite(n)) throw new InvalidArgumentError(name, `must be a number, got '${v}'`);
     return n;
   };
-  const bundle = await openBundle(o.get('model') ?? 'models/bundles/shapes-small');
+  const bundle = await openBundle(o.get('model') ?? 'models/bundles/emoji');
   const m = bundle.manifest;
   const tokens = bundle.tokenizer.countTokens(prompt);
   if (tokens > m.tokenizer.maxLength - 2) throw new InvalidArgumentError('prompt', `has ${tokens} tokens; this model takes at most ${m.tokenizer.maxLength - 2}`);

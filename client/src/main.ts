@@ -4,7 +4,7 @@ const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as 
 const query = new URLSearchParams(location.search);
 const edge = query.get('edge') ?? location.origin;
 const backend = (query.get('backend') ?? 'auto') as 'auto' | 'webgpu' | 'wasm';
-const model = query.get('model') ?? 'shapes-small';
+const model = query.get('model') ?? 'emoji';
 const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
 const send = (m: ToWorker) => worker.postMessage(m);
 const status = $('status');

@@ -31,7 +31,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
 
 /** ms per U-Net call of the shipped model: onnxruntime-node, onnxruntime-web (WASM) in Node, and in Chromium. */
 export async function unetStepBench(args: BenchArgs): Promise<unknown> {
-  const dir = join(ROOT, 'models/bundles', args.str('model', 'shapes-small'));
+  const dir = join(ROOT, 'models/bundles', args.str('model', 'emoji'));
   const runs = args.int('runs', 30);
   const manifest = parseManifest(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')));
   const bytes = new Uint8Array(readFileSync(join(dir, 'unet/model.onnx')));

@@ -24,10 +24,10 @@ const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * 
 beforeAll(async () => {
   const dist = await buildClient(mkdtempSync(join(tmpdir(), 'client-')));
   mf = await startEdge();
-  await publishTo(mf, join(ROOT, 'models/bundles/shapes-small'));
+  await publishTo(mf, join(ROOT, 'models/bundles/shapes'));
   edgeUrl = (await mf.ready).toString().replace(/\/$/, '');
   site = await startStaticServer({}, { '/': dist });
-  bundle = await openBundle(join(ROOT, 'models/bundles/shapes-small'));
+  bundle = await openBundle(join(ROOT, 'models/bundles/shapes'));
 });
 afterAll(async () => {
   for (const b of browsers) await b.close();
@@ -40,7 +40,7 @@ async function openPage(backend: 'wasm' | 'webgpu', extra = ''): Promise<Page> {
   browsers.push(browser);
   const page = await browser.newPage();
   page.on('pageerror', (e) => process.stderr.write(`page error: ${e.message}\n`));
-  await page.goto(`${site.url}/index.html?backend=${backend}&edge=${encodeURIComponent(edgeUrl)}${extra}`);
+  await page.goto(`${site.url}/index.html?model=shapes&backend=${backend}&edge=${encodeURIComponent(edgeUrl)}${extra}`);
   await page.waitForFunction(() => document.body.dataset.ready !== undefined, undefined, { timeout: 60_000 });
   expect(await page.evaluate(() => [document.body.dataset.ready, document.getElementById('status')!.textContent])).toEqual(['true', expect.stringContaining(backend.toUpperCase())]);
   return page;

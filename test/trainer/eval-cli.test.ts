@@ -9,10 +9,10 @@ afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 describe('npm run eval', () => {
   it('evaluates a shipped bundle on its preset\'s held-out data and prints a JSON report', async () => {
-    const r = await runCli('trainer/eval-cli.ts', ['--model', 'models/bundles/shapes-small', '--json', '--out', out, '--prompts', '8', '--steps', '6']);
+    const r = await runCli('trainer/eval-cli.ts', ['--model', 'models/bundles/shapes', '--json', '--out', out, '--prompts', '8', '--steps', '6']);
     expect(r.code, r.output).toBe(0);
     const report = JSON.parse(r.output.trim().split('\n').at(-1)!) as { model: string; sweep: Record<string, number>[]; upscaler: { psnr: number; bicubicPsnr: number } };
-    expect(report.model).toMatch(/^shapes-small@/);
+    expect(report.model).toMatch(/^shapes@/);
     expect(report.sweep.map((s) => s.guidance)).toEqual([1, 2, 4, 7]);
     for (const row of report.sweep) {
       for (const k of ['clipScore', 'clipScoreRatio', 'frechetClip', 'colourShapeAccuracy']) expect(Number.isFinite(row[k]), k).toBe(true);

@@ -136,7 +136,7 @@ describe('npm run train', () => {
   it('bad arguments: one line, non-zero exit, no stack trace', async () => {
     const unknown = await runCli(TRAIN, ['--preset', 'nope', '--out', join(work, 'x')]);
     expect(unknown.code).toBe(2);
-    expect(unknown.output.trim()).toBe("train: preset: unknown preset 'nope'; choose one of shapes-tiny, shapes-small");
+    expect(unknown.output.trim()).toBe("train: preset: unknown preset 'nope'; choose one of emoji, shapes, shapes-tiny");
     const stage = await runCli(TRAIN, ['--preset', 'shapes-tiny', '--out', join(work, 'x'), '--stage', 'vae,paint']);
     expect(stage.code).toBe(2);
     expect(stage.output).toContain("stage: unknown stage 'paint'");

@@ -14,3 +14,16 @@ export function imageGrid(images: FloatImage[], columns: number, gutter = 2): Fl
   });
   return { width: W, height: H, data };
 }
+
+/** Nearest-neighbour enlargement by an integer factor, so small samples stay crisp in a report. */
+export function enlarge(img: FloatImage, factor: number): FloatImage {
+  if (factor === 1) return img;
+  const W = img.width * factor;
+  const data = new Float32Array(W * img.height * factor * 3);
+  for (let y = 0; y < img.height * factor; y++)
+    for (let x = 0; x < W; x++) {
+      const src = (Math.floor(y / factor) * img.width + Math.floor(x / factor)) * 3;
+      data.set(img.data.subarray(src, src + 3), (y * W + x) * 3);
+    }
+  return { width: W, height: img.height * factor, data };
+}

@@ -11,7 +11,8 @@ import { loadPresetData } from '../data/preset-data.ts';
 import type { Preset } from '../presets.ts';
 import { openBundle, type NodeBundle } from '../bundle-node.ts';
 import { frechetDistance } from '../report/frechet.ts';
-import { imageGrid } from '../report/grid.ts';
+import { enlarge, imageGrid } from '../report/grid.ts';
+import { SAMPLER_NAMES } from '../../models/diffusion/samplers/types.ts';
 
 const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * b[i], 0);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
@@ -33,6 +34,9 @@ export interface EvalOptions {
   bundle: NodeBundle;
   prompts: string[];
   real: FloatImage[];
+  /** Training captions, for the sample grid beside the held-out ones. */
+  trainPrompts: string[];
+  trainReal: FloatImage[];
   scenes?: ShapeScene[];
   guidanceScales: number[];
   steps: number;
@@ -42,10 +46,27 @@ export interface EvalOptions {
   log: (line: string) => void;
 }
 
+/** A fixed derangement (rotation by half), so every caption is paired with another item's image. */
+const shuffled = <T>(xs: T[]): T[] => xs.map((_, i) => xs[(i + Math.floor(xs.length / 2)) % xs.length]);
+const concat = (a: Float32Array, b: Float32Array) => Float32Array.from([...a, ...b]);
+/** The four quadrants of a square image, each half its size. */
+const quadrants = (im: FloatImage): FloatImage[] => {
+  const h = im.width / 2;
+  return [0, 1, 2, 3].map((q) => {
+    const data = new Float32Array(h * h * 3);
+    const [ox, oy] = [(q % 2) * h, Math.floor(q / 2) * h];
+    for (let y = 0; y < h; y++) data.set(im.data.subarray(((oy + y) * im.width + ox) * 3, ((oy + y) * im.width + ox + h) * 3), y * h * 3);
+    return { width: h, height: h, data };
+  });
+};
+const SAMPLER_STEPS = [4, 8, 16, 32];
+
 /**
  * Generate for held-out captions at several guidance scales with the exported bundle (onnxruntime-node),
- * then score: CLIP score (our CLIP) vs the real images' own, Fréchet distance on CLIP image features,
- * and for synthetic shapes the prompt accuracy against the generator's ground truth.
+ * then score: CLIP score (our CLIP) against the real images' own and against shuffled captions (chance),
+ * Fréchet distance on CLIP image features and on joint image+caption features (whose baseline, real
+ * images with shuffled captions, measures what prompt-following is worth), and for synthetic shapes the
+ * prompt accuracy against the generator's ground truth. Writes the report's pictures to `outDir`.
  */
 export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unknown>> {
   const { bundle } = o;
@@ -53,22 +74,37 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
   const text = await bundle.encodeText(o.prompts);
   const empty = await bundle.encodeText(o.prompts.map(() => ''));
   const realEmbeds = await bundle.embedImages(toBatch(o.real));
-  const realClip = mean(realEmbeds.map((e, i) => dot(e, text.embeds[i])));
+  const clipScore = (images: Float32Array[], texts: Float32Array[]) => mean(images.map((e, i) => dot(e, texts[i])));
+  const joint = (images: Float32Array[], texts: Float32Array[]) => images.map((e, i) => concat(e, texts[i]));
+  const realJoint = joint(realEmbeds, text.embeds);
+  const realClip = clipScore(realEmbeds, text.embeds);
   const perItem = text.hidden.data.length / o.prompts.length;
-  const sweep = [];
-  const gridRows: FloatImage[] = [];
-  const chunk = 16;
-  for (const guidance of o.guidanceScales) {
+  const generateFor = async (cond: Tensor, uncond: Tensor, options: { guidance?: number; steps?: number; sampler?: string; seed: number }) => {
+    const n = cond.dims[0];
     const images: FloatImage[] = [];
-    for (let i = 0; i < o.prompts.length; i += chunk) {
-      const n = Math.min(chunk, o.prompts.length - i);
-      const slice = (t: Tensor) => ({ data: t.data.slice(i * perItem, (i + n) * perItem), dims: [n, ...t.dims.slice(1)] });
-      const out = await generate(runtime, bundle.manifest, { cond: slice(text.hidden), uncond: slice(empty.hidden), guidance, steps: o.steps, seed: o.seed + i });
+    const chunk = 16;
+    const per = cond.data.length / n;
+    for (let i = 0; i < n; i += chunk) {
+      const m = Math.min(chunk, n - i);
+      const slice = (t: Tensor) => ({ data: t.data.slice(i * per, (i + m) * per), dims: [m, ...t.dims.slice(1)] });
+      const out = await generate(runtime, bundle.manifest, { ...options, cond: slice(cond), uncond: slice(uncond), seed: options.seed + i });
       images.push(...batchToImages(out.data, out.dims));
     }
+    return images;
+  };
+  const sweep = [];
+  const gridRows: FloatImage[] = [];
+  for (const guidance of o.guidanceScales) {
+    const images = await generateFor(text.hidden, empty.hidden, { guidance, steps: o.steps, seed: o.seed });
     const embeds = await bundle.embedImages(toBatch(images));
-    const clipScore = mean(embeds.map((e, i) => dot(e, text.embeds[i])));
-    const row: Record<string, number> = { guidance, clipScore, clipScoreRatio: clipScore / realClip, frechetClip: frechetDistance(embeds, realEmbeds) };
+    const row: Record<string, number> = {
+      guidance,
+      clipScore: clipScore(embeds, text.embeds),
+      clipScoreRatio: clipScore(embeds, text.embeds) / realClip,
+      clipScoreShuffledCaptions: clipScore(embeds, shuffled(text.embeds)),
+      frechetClip: frechetDistance(embeds, realEmbeds),
+      frechetJoint: frechetDistance(joint(embeds, text.embeds), realJoint),
+    };
     if (o.scenes) {
       const scores = images.map((im, i) => scoreScene(im, o.scenes![i]));
       row.colourShapeAccuracy = mean(scores.map((s) => +s.colourShape));
@@ -78,21 +114,62 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
     gridRows.push(...images.slice(0, 8));
     o.log(`eval: guidance ${guidance}: ${Object.entries(row).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
   }
-  writeAtomic(join(o.outDir, 'guidance-sweep.png'), encodePng(imageGrid(gridRows, 8)));
-  // A reference for the Fréchet distance: real images against their own captions' order shuffled is still
-  // the same image set, so compare the real set against a disjoint half of itself instead.
+  const zoom = Math.max(1, Math.round(64 / o.real[0].width));
+  const save = (name: string, images: FloatImage[], columns: number) => writeAtomic(join(o.outDir, name), encodePng(imageGrid(images.map((im) => enlarge(im, zoom)), columns)));
+  save('guidance-sweep.png', gridRows, 8);
+
+  // Samples at the bundle's defaults: held-out captions (real above generated), then training captions.
+  const fixed = [...o.prompts.slice(0, 8), ...o.trainPrompts.slice(0, 8)];
+  const fixedText = await bundle.encodeText(fixed);
+  const fixedImages = await generateFor(fixedText.hidden, (await bundle.encodeText(fixed.map(() => ''))).hidden, { seed: o.seed });
+  save('samples.png', [...o.real.slice(0, 8), ...fixedImages.slice(0, 8), ...o.trainReal.slice(0, 8), ...fixedImages.slice(8)], 8);
+
+  // One seed per prompt, every sampler at 4–32 steps: rows are samplers, columns steps (two prompts side by side).
+  const pair = { data: text.hidden.data.slice(0, 2 * perItem), dims: [2, ...text.hidden.dims.slice(1)] };
+  const pairEmpty = { data: empty.hidden.data.slice(0, 2 * perItem), dims: pair.dims };
+  const samplerCells: FloatImage[] = [];
+  for (const sampler of SAMPLER_NAMES) {
+    const row: FloatImage[][] = [];
+    for (const steps of SAMPLER_STEPS) row.push(await generateFor(pair, pairEmpty, { sampler, steps, seed: o.seed }));
+    samplerCells.push(...row.map((r) => r[0]), ...row.map((r) => r[1]));
+  }
+  save('samplers.png', samplerCells, 2 * SAMPLER_STEPS.length);
+
   const half = Math.floor(realEmbeds.length / 2);
-  const realSplitFrechet = half >= 2 ? frechetDistance(realEmbeds.slice(0, half), realEmbeds.slice(half)) : undefined;
-  const report: Record<string, unknown> = { prompts: o.prompts.length, steps: o.steps, realClipScore: realClip, realSplitFrechet, sweep };
+  const report: Record<string, unknown> = {
+    prompts: o.prompts.length,
+    steps: o.steps,
+    realClipScore: realClip,
+    realClipScoreShuffledCaptions: clipScore(realEmbeds, shuffled(text.embeds)),
+    // Floors and baselines for the Fréchet figures: two disjoint halves of the real set, and the real
+    // images paired with shuffled captions (right images, wrong prompts).
+    realSplitFrechet: half >= 2 ? frechetDistance(realEmbeds.slice(0, half), realEmbeds.slice(half)) : undefined,
+    frechetJointShuffledCaptions: frechetDistance(joint(realEmbeds, shuffled(text.embeds)), realJoint),
+    sweep,
+    samplerComparison: { samplers: SAMPLER_NAMES, steps: SAMPLER_STEPS, prompts: o.prompts.slice(0, 2) },
+    samplePrompts: { heldOut: o.prompts.slice(0, 8), train: o.trainPrompts.slice(0, 8) },
+  };
 
   if (o.highRes && runtime.upscale && bundle.manifest.upscale) {
     const hi = o.highRes.slice(0, 16);
     const low = hi.map((h) => downscale(h, 2));
     const up = batchToImages((await upscaleImage(runtime, bundle.manifest, toBatch(low), o.seed)).data, [hi.length, 3, hi[0].height, hi[0].width]);
     const bicubic = low.map((l) => resizeBicubic(l, l.width * 2, l.height * 2));
-    report.upscaler = { psnr: mean(up.map((u, i) => psnr(u, hi[i]))), bicubicPsnr: mean(bicubic.map((b, i) => psnr(b, hi[i]))), images: hi.length };
+    // CLIP-feature distance where the detail is: our encoder on the four base-size quadrants of each image.
+    const quadEmbeds = async (ims: FloatImage[]) => bundle.embedImages(toBatch(ims.flatMap(quadrants)));
+    const truth = await quadEmbeds(hi);
+    const featureDistance = async (ims: FloatImage[]) => mean((await quadEmbeds(ims)).map((e, i) => 1 - dot(e, truth[i])));
+    const upscaler = {
+      images: hi.length,
+      steps: bundle.manifest.upscale.steps,
+      psnr: mean(up.map((u, i) => psnr(u, hi[i]))),
+      bicubicPsnr: mean(bicubic.map((b, i) => psnr(b, hi[i]))),
+      clipFeatureDistance: await featureDistance(up),
+      bicubicClipFeatureDistance: await featureDistance(bicubic),
+    };
+    report.upscaler = upscaler;
     writeAtomic(join(o.outDir, 'upscaler-vs-bicubic.png'), encodePng(imageGrid([...hi.slice(0, 6), ...bicubic.slice(0, 6), ...up.slice(0, 6)], 6)));
-    o.log(`eval: upscaler PSNR ${(report.upscaler as { psnr: number }).psnr.toFixed(2)} dB vs bicubic ${(report.upscaler as { bicubicPsnr: number }).bicubicPsnr.toFixed(2)} dB`);
+    o.log(`eval: upscaler PSNR ${upscaler.psnr.toFixed(2)} dB vs bicubic ${upscaler.bicubicPsnr.toFixed(2)} dB; CLIP-feature distance ${upscaler.clipFeatureDistance.toFixed(4)} vs ${upscaler.bicubicClipFeatureDistance.toFixed(4)}`);
   }
   return report;
 }
@@ -104,12 +181,14 @@ export async function evaluateOnPresetData(
   seed: number,
   o: { outDir: string; prompts?: number; steps?: number; log: (line: string) => void },
 ): Promise<Record<string, unknown>> {
-  const held = (await loadPresetData(preset.data, seed, preset.imageSize)).heldOut;
+  const { train, heldOut: held } = await loadPresetData(preset.data, seed, preset.imageSize);
   const n = Math.min(o.prompts ?? preset.eval.prompts, held.samples.length);
   return evaluateBundle({
     bundle,
     prompts: held.samples.slice(0, n).map((s) => s.caption),
     real: held.samples.slice(0, n).map((s) => s.image),
+    trainPrompts: train.samples.slice(0, 8).map((s) => s.caption),
+    trainReal: train.samples.slice(0, 8).map((s) => s.image),
     scenes: held.scenes?.slice(0, n),
     guidanceScales: preset.eval.guidanceScales,
     steps: o.steps ?? preset.eval.steps,
