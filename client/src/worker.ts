@@ -1,6 +1,6 @@
 /// <reference lib="webworker" />
 import * as ort from 'onnxruntime-web/webgpu';
-import { BUNDLE_FILES, parseManifest, type Manifest } from '../../models/bundle/manifest.ts';
+import { BUNDLE_FILES, CLIENT_FILES, parseManifest, type Manifest } from '../../models/bundle/manifest.ts';
 import { floatToRgba, rgbaToFloat } from '../../models/image.ts';
 import { generate, GenerationAbortedError, type Tensor } from '../../models/pipeline/generate.ts';
 import { batchToImages, nhwcToNchw } from '../../models/pipeline/layout.ts';
@@ -50,7 +50,7 @@ async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
     const f = manifest.files[path];
     return fetchVerified(`${msg.edge}/v1/models/${manifest.name}/${manifest.version}/${path}`, f.sha256, f.size, (l, t, cached) => post({ type: 'download', file: path, loaded: l, total: t, cached }));
   };
-  const paths = [BUNDLE_FILES.unet, BUNDLE_FILES.vaeDecoder, BUNDLE_FILES.vaeEncoder, BUNDLE_FILES.upscaler].filter((p) => manifest.files[p]);
+  const paths = CLIENT_FILES.filter((p) => manifest.files[p]);
   const bytes = Object.fromEntries(await Promise.all(paths.map(async (p) => [p, await file(p)] as const)));
   const wantGpu = msg.backend === 'webgpu' || (msg.backend === 'auto' && (await webgpuUsable()));
   if (msg.backend === 'webgpu' && !wantGpu) throw Object.assign(new Error('WebGPU is not available in this browser'), { code: 'webgpu_unavailable' });

@@ -31,6 +31,9 @@ export const BUNDLE_FILES = {
   tokenizer: 'tokenizer/tokenizer.json',
 } as const;
 
+/** What a browser downloads to generate: the text and image encoders stay on the edge (and in evaluation). */
+export const CLIENT_FILES = [BUNDLE_FILES.unet, BUNDLE_FILES.vaeDecoder, BUNDLE_FILES.vaeEncoder, BUNDLE_FILES.upscaler] as const;
+
 export const manifestSchema = z.object({
   schemaVersion: z.literal(1),
   name: modelNameSchema,

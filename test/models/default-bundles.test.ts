@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { CLIENT_FILES } from '../../models/bundle/manifest.ts';
 import { generate } from '../../models/pipeline/generate.ts';
 import { openBundle } from '../../trainer/bundle-node.ts';
 import { ROOT } from '../support/cli.ts';
@@ -23,6 +24,10 @@ describe('the bundles shipped in models/bundles', () => {
     it(`${name}: files match the manifest, and generated images match their prompt better than a mismatched one`, async () => {
       const bundle = await openBundle(join(BUNDLES, name)); // schema + SHA-256 and size of every file
       expect(bundle.manifest.name).toBe(name);
+      // The browser's download for this model stays within 10 MB (the text encoder stays on the edge).
+      const download = CLIENT_FILES.reduce((s, f) => s + (bundle.manifest.files[f]?.size ?? 0), 0);
+      expect(download).toBeLessThanOrEqual(10e6);
+      expect(bundle.manifest.files[CLIENT_FILES[0]]).toBeDefined();
       const prompts = PROMPTS[name];
       expect(prompts, `add prompts for ${name}`).toBeDefined();
       const text = await bundle.encodeText(prompts);
