@@ -107,6 +107,21 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
   }
 };
 
+// The models the edge serves; picking one reloads the page on it (parameters kept, as in a share link).
+const picker = $<HTMLSelectElement>('model');
+picker.append(new Option(model, model, true, true));
+fetch(`${edge}/v1/models`)
+  .then((r) => (r.ok ? (r.json() as Promise<{ models: { name: string; imageSize: number }[] }>) : { models: [] }))
+  .then(({ models }) => {
+    for (const m of models) if (m.name !== model) picker.append(new Option(`${m.name} (${m.imageSize} px)`, m.name));
+  })
+  .catch(() => undefined); // the picker keeps the current model; generation does not depend on the list
+picker.addEventListener('change', () => {
+  const q = new URLSearchParams(location.search);
+  q.set('model', picker.value);
+  location.search = q.toString();
+});
+
 $('form').addEventListener('submit', (e) => {
   e.preventDefault();
   const p = params();

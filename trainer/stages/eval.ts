@@ -12,6 +12,7 @@ import type { Preset } from '../presets.ts';
 import { openBundle, type NodeBundle } from '../bundle-node.ts';
 import { frechetDistance } from '../report/frechet.ts';
 import { enlarge, imageGrid } from '../report/grid.ts';
+import { seriesChart, type Series } from '../report/plot.ts';
 import { SAMPLER_NAMES } from '../../models/diffusion/samplers/types.ts';
 
 const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * b[i], 0);
@@ -117,6 +118,10 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
   const zoom = Math.max(1, Math.round(64 / o.real[0].width));
   const save = (name: string, images: FloatImage[], columns: number) => writeAtomic(join(o.outDir, name), encodePng(imageGrid(images.map((im) => enlarge(im, zoom)), columns)));
   save('guidance-sweep.png', gridRows, 8);
+  // The curve: CLIP-score ratio (blue) and, for shapes, colour+shape (red) and position (green) accuracy against guidance; grey line at 0.9.
+  const curves: Series[] = [{ values: sweep.map((r) => r.clipScoreRatio), rgb: [0.1, 0.3, 0.9] }];
+  if (o.scenes) curves.push({ values: sweep.map((r) => r.colourShapeAccuracy), rgb: [0.85, 0.15, 0.1] }, { values: sweep.map((r) => r.positionAccuracy), rgb: [0.1, 0.6, 0.2] });
+  writeAtomic(join(o.outDir, 'guidance-curve.png'), encodePng(seriesChart(o.guidanceScales, curves, 0.9)));
 
   // Samples at the bundle's defaults: held-out captions (real above generated), then training captions.
   const fixed = [...o.prompts.slice(0, 8), ...o.trainPrompts.slice(0, 8)];
