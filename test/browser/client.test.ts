@@ -25,6 +25,7 @@ beforeAll(async () => {
   const dist = await buildClient(mkdtempSync(join(tmpdir(), 'client-')));
   mf = await startEdge();
   await publishTo(mf, join(ROOT, 'models/bundles/shapes'));
+  await publishTo(mf, join(ROOT, 'models/bundles/emoji'));
   edgeUrl = (await mf.ready).toString().replace(/\/$/, '');
   site = await startStaticServer({}, { '/': dist });
   bundle = await openBundle(join(ROOT, 'models/bundles/shapes'));
@@ -76,6 +77,9 @@ describe('the page in headless Chromium', () => {
 
   it('generates on WASM an image that matches its prompt (CLIP) and the Node CLI pipeline', async () => {
     wasmPage = await openPage('wasm');
+    // The model picker lists what the edge serves, the page's model selected.
+    await wasmPage.waitForFunction(() => (document.getElementById('model') as HTMLSelectElement).options.length > 1, undefined, { timeout: 10_000 });
+    expect(await wasmPage.evaluate(() => { const s = document.getElementById('model') as HTMLSelectElement; return [s.value, [...s.options].map((o) => o.value).sort()]; })).toEqual(['shapes', ['emoji', 'shapes']]);
     wasm20 = await generateIn(wasmPage, 'a large red circle', 20, 3);
     const size = bundle.manifest.imageSize;
     expect(wasm20.length).toBe(size * size * 4);
