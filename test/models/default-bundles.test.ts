@@ -12,7 +12,8 @@ const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * 
 
 // Prompts per family: pairs that must not be confused.
 const PROMPTS: Record<string, [string, string]> = {
-  'shapes-small': ['a large red circle', 'a small blue triangle'],
+  emoji: ['grinning face', 'red heart'],
+  shapes: ['a large red circle', 'a small blue triangle'],
 };
 
 describe('the bundles shipped in models/bundles', () => {
