@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { getPreset } from '../../trainer/presets.ts';
 import { runCli } from '../support/cli.ts';
 
 const out = mkdtempSync(join(tmpdir(), 'eval-'));
@@ -11,16 +12,17 @@ describe('npm run eval', () => {
   it('evaluates a shipped bundle on its preset\'s held-out data and prints a JSON report', async () => {
     const r = await runCli('trainer/eval-cli.ts', ['--model', 'models/bundles/shapes', '--json', '--out', out, '--prompts', '8', '--steps', '6']);
     expect(r.code, r.output).toBe(0);
-    const report = JSON.parse(r.output.trim().split('\n').at(-1)!) as { model: string; sweep: Record<string, number>[]; upscaler: { psnr: number; bicubicPsnr: number } };
+    const report = JSON.parse(r.output.trim().split('\n').at(-1)!) as { model: string; sweep: Record<string, number>[]; upscaler: { psnr: number; bicubicPsnr: number; clipFeatureDistance: number } };
     expect(report.model).toMatch(/^shapes@/);
-    expect(report.sweep.map((s) => s.guidance)).toEqual([1, 2, 4, 7]);
+    expect(report.sweep.map((s) => s.guidance)).toEqual(getPreset('shapes').eval.guidanceScales);
     for (const row of report.sweep) {
-      for (const k of ['clipScore', 'clipScoreRatio', 'frechetClip', 'colourShapeAccuracy']) expect(Number.isFinite(row[k]), k).toBe(true);
+      for (const k of ['clipScore', 'clipScoreRatio', 'clipScoreShuffledCaptions', 'frechetClip', 'frechetJoint', 'colourShapeAccuracy']) expect(Number.isFinite(row[k]), k).toBe(true);
       expect(row.colourShapeAccuracy).toBeGreaterThanOrEqual(0);
       expect(row.colourShapeAccuracy).toBeLessThanOrEqual(1);
     }
     expect(report.upscaler.bicubicPsnr).toBeGreaterThan(20);
-    expect(existsSync(join(out, 'guidance-sweep.png'))).toBe(true);
+    expect(report.upscaler.clipFeatureDistance).toBeGreaterThanOrEqual(0);
+    for (const f of ['guidance-sweep.png', 'guidance-curve.png', 'samples.png', 'samplers.png', 'upscaler-vs-bicubic.png']) expect(existsSync(join(out, f)), f).toBe(true);
   });
 
   it('without --model: one line of usage and exit 2', async () => {
