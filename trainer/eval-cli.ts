@@ -3,6 +3,7 @@ import { InvalidArgumentError } from '../models/errors.ts';
 import { openBundle } from './bundle-node.ts';
 import { intOption, parseOptions, runCli } from './cli-args.ts';
 import { getPreset } from './presets.ts';
+import { loadPresetData } from './data/preset-data.ts';
 import { evaluateOnPresetData } from './stages/eval.ts';
 
 const USAGE = 'usage: npm run eval -- --model <bundle-dir> [--json] [--out <dir>] [--prompts N] [--steps N]';
@@ -21,7 +22,7 @@ runCli('eval', async () => {
   if (preset.data.kind === 'folder') throw new InvalidArgumentError('model', `its preset '${training.preset}' trains on a folder; run the eval stage in its run folder instead`);
   const outDir = opts.get('out') ?? `${dir.replace(/\/$/, '')}-eval`;
   mkdirSync(outDir, { recursive: true });
-  const report = await evaluateOnPresetData(bundle, preset, training.seed, {
+  const report = await evaluateOnPresetData(bundle, preset, training.seed, (size) => loadPresetData(preset.data, training.seed, size), {
     outDir,
     prompts: intOption(opts, 'prompts', undefined, 1),
     steps: intOption(opts, 'steps', undefined, 1),

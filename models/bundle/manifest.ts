@@ -57,7 +57,7 @@ export const manifestSchema = z.object({
   upscale: z
     /**
      * The upscaler predicts the residual over nearest-neighbour upsampling of the low-resolution image;
-     * `steps` is its default sampler steps (1 gives the posterior mean, the highest-PSNR estimate).
+     * `steps` is its default number of sampler steps.
      */
     .object({ factor: z.literal(2), noiseLevel: z.number().int().nonnegative(), steps: z.number().int().positive(), schedule: z.object({ kind: z.enum(BETA_SCHEDULES), trainSteps: z.number().int().min(2), betaStart: z.number(), betaEnd: z.number(), zeroTerminalSnr: z.boolean() }) })
     .optional(),

@@ -7,7 +7,7 @@ import { writeAtomic } from '../checkpoint.ts';
 import type { RunContext, StageSummary } from '../context.ts';
 import { encodePng } from '../data/png.ts';
 import { scoreScene, type ShapeScene } from '../data/shapes.ts';
-import { loadPresetData } from '../data/preset-data.ts';
+import type { SplitData } from '../data/preset-data.ts';
 import type { Preset } from '../presets.ts';
 import { openBundle, type NodeBundle } from '../bundle-node.ts';
 import { frechetDistance } from '../report/frechet.ts';
@@ -179,14 +179,18 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
   return report;
 }
 
-/** Evaluate a bundle on the held-out part of its preset's data (the same split training used). */
+/**
+ * Evaluate a bundle on the held-out part of its preset's data (the same split training used); `data`
+ * loads that split at a size (a run's memoised loader, or loadPresetData for a shipped bundle).
+ */
 export async function evaluateOnPresetData(
   bundle: NodeBundle,
   preset: Preset,
   seed: number,
+  data: (size: number) => Promise<SplitData>,
   o: { outDir: string; prompts?: number; steps?: number; log: (line: string) => void },
 ): Promise<Record<string, unknown>> {
-  const { train, heldOut: held } = await loadPresetData(preset.data, seed, preset.imageSize);
+  const { train, heldOut: held } = await data(preset.imageSize);
   const n = Math.min(o.prompts ?? preset.eval.prompts, held.samples.length);
   return evaluateBundle({
     bundle,
@@ -199,7 +203,7 @@ export async function evaluateOnPresetData(
     steps: o.steps ?? preset.eval.steps,
     seed,
     outDir: o.outDir,
-    highRes: preset.upscaler ? (await loadPresetData(preset.data, seed, 2 * preset.imageSize)).heldOut.samples.map((s) => s.image) : undefined,
+    highRes: preset.upscaler ? (await data(2 * preset.imageSize)).heldOut.samples.map((s) => s.image) : undefined,
     log: o.log,
   });
 }
@@ -208,7 +212,7 @@ export async function evalStage(ctx: RunContext): Promise<StageSummary> {
   const t0 = Date.now();
   const dir = ctx.stageDir('eval');
   const bundleDir = join(ctx.dir, 'bundle');
-  const report = await evaluateOnPresetData(await openBundle(bundleDir), ctx.preset, ctx.seed, { outDir: dir, log: ctx.log });
+  const report = await evaluateOnPresetData(await openBundle(bundleDir), ctx.preset, ctx.seed, (size) => ctx.data(size), { outDir: dir, log: ctx.log });
   writeFileSync(join(dir, 'report.json'), JSON.stringify(report, null, 2));
   // Metrics go into the manifest; it lists no hash of itself, so the bundle's files stay valid.
   const manifestPath = join(bundleDir, 'manifest.json');
