@@ -69,6 +69,31 @@ export function resizeBilinear(img: FloatImage, width: number, height: number): 
 
 /** Bicubic (Catmull-Rom, a = -0.5) upscaling: the baseline the learned upscaler has to beat. */
 export function resizeBicubic(img: FloatImage, width: number, height: number): FloatImage {
+  // The kernel is separable: a horizontal then a vertical 4-tap pass with precomputed taps (16× fewer kernel
+  // evaluations than the 2-D sum, which matters when the upscaler's training computes it every step).
+  const cols = cubicTaps(img.width, width);
+  const rows = cubicTaps(img.height, height);
+  const horizontal = new Float32Array(img.height * width * 3);
+  for (let y = 0; y < img.height; y++)
+    for (let x = 0; x < width; x++)
+      for (let c = 0; c < 3; c++) {
+        let acc = 0;
+        for (let k = 0; k < 4; k++) acc += cols.weight[x * 4 + k] * img.data[(y * img.width + cols.index[x * 4 + k]) * 3 + c];
+        horizontal[(y * width + x) * 3 + c] = acc;
+      }
+  const data = new Float32Array(width * height * 3);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++)
+      for (let c = 0; c < 3; c++) {
+        let acc = 0;
+        for (let k = 0; k < 4; k++) acc += rows.weight[y * 4 + k] * horizontal[(rows.index[y * 4 + k] * width + x) * 3 + c];
+        data[(y * width + x) * 3 + c] = acc;
+      }
+  return { width, height, data };
+}
+
+/** The 4 source indices (clamped at the border) and Catmull-Rom weights of each output position. */
+function cubicTaps(from: number, to: number): { index: Int32Array; weight: Float64Array } {
   const cubic = (t: number) => {
     const a = -0.5;
     const x = Math.abs(t);
@@ -76,26 +101,15 @@ export function resizeBicubic(img: FloatImage, width: number, height: number): F
     if (x < 2) return a * x ** 3 - 5 * a * x ** 2 + 8 * a * x - 4 * a;
     return 0;
   };
-  const data = new Float32Array(width * height * 3);
-  const sx = img.width / width;
-  const sy = img.height / height;
-  const clampX = (v: number) => Math.min(Math.max(v, 0), img.width - 1);
-  const clampY = (v: number) => Math.min(Math.max(v, 0), img.height - 1);
-  for (let y = 0; y < height; y++) {
-    const fy = (y + 0.5) * sy - 0.5;
-    const y0 = Math.floor(fy);
-    for (let x = 0; x < width; x++) {
-      const fx = (x + 0.5) * sx - 0.5;
-      const x0 = Math.floor(fx);
-      for (let c = 0; c < 3; c++) {
-        let acc = 0;
-        for (let j = -1; j <= 2; j++) {
-          const wy = cubic(fy - (y0 + j));
-          for (let i = -1; i <= 2; i++) acc += wy * cubic(fx - (x0 + i)) * img.data[(clampY(y0 + j) * img.width + clampX(x0 + i)) * 3 + c];
-        }
-        data[(y * width + x) * 3 + c] = acc;
-      }
+  const index = new Int32Array(to * 4);
+  const weight = new Float64Array(to * 4);
+  for (let o = 0; o < to; o++) {
+    const f = (o + 0.5) * (from / to) - 0.5;
+    const i0 = Math.floor(f);
+    for (let k = 0; k < 4; k++) {
+      index[o * 4 + k] = Math.min(Math.max(i0 - 1 + k, 0), from - 1);
+      weight[o * 4 + k] = cubic(f - (i0 - 1 + k));
     }
   }
-  return { width, height, data };
+  return { index, weight };
 }

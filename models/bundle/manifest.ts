@@ -56,10 +56,10 @@ export const manifestSchema = z.object({
   }),
   upscale: z
     /**
-     * The upscaler predicts the residual over nearest-neighbour upsampling of the low-resolution image;
-     * `steps` is its default number of sampler steps.
+     * The upscaler diffuses the residual over bicubic upsampling of the low-resolution image, with its own
+     * prediction type; `steps` is its default number of sampler steps.
      */
-    .object({ factor: z.literal(2), noiseLevel: z.number().int().nonnegative(), steps: z.number().int().positive(), schedule: z.object({ kind: z.enum(BETA_SCHEDULES), trainSteps: z.number().int().min(2), betaStart: z.number(), betaEnd: z.number(), zeroTerminalSnr: z.boolean() }) })
+    .object({ factor: z.literal(2), noiseLevel: z.number().int().nonnegative(), steps: z.number().int().positive(), predictionType: z.enum(PREDICTION_TYPES), schedule: z.object({ kind: z.enum(BETA_SCHEDULES), trainSteps: z.number().int().min(2), betaStart: z.number(), betaEnd: z.number(), zeroTerminalSnr: z.boolean() }) })
     .optional(),
   /** Every file of the bundle with its SHA-256 and size; the manifest itself is not listed. */
   files: z.record(bundlePathSchema, fileSchema),

@@ -6,6 +6,8 @@ import { createSampler, img2imgStart, parseSamplerName } from '../diffusion/samp
 import { alphaBarAt, createSchedule, type NoiseSchedule } from '../diffusion/schedule.ts';
 import { qSample } from '../diffusion/forward.ts';
 import type { Manifest } from '../bundle/manifest.ts';
+import { resizeBicubic } from '../image.ts';
+import { batchToImages, imagesToBatch } from './layout.ts';
 
 /** A tensor as runtimes exchange it: data plus dims, NCHW for images. */
 export interface Tensor {
@@ -138,7 +140,7 @@ export async function upscaleImage(
   const [b, c, h, w] = low.dims;
   const noiseLevel = new Float32Array(b).fill(up.noiseLevel);
   const lowAug: Tensor = { data: up.noiseLevel > 0 ? qSample(schedule, low.data, rng.fill(low.data.length), up.noiseLevel) : low.data, dims: low.dims };
-  const run = createSampler('dpmpp-2m', schedule, { steps: requireInteger('steps', steps ?? up.steps, 1, up.schedule.trainSteps), predictionType: manifest.diffusion.predictionType });
+  const run = createSampler('dpmpp-2m', schedule, { steps: requireInteger('steps', steps ?? up.steps, 1, up.schedule.trainSteps), predictionType: up.predictionType });
   const dims = [b, c, h * up.factor, w * up.factor];
   let x: Float32Array = rng.fill(dims.reduce((p, q) => p * q, 1));
   for (let i = 0; i < run.timesteps.length; i++) {
@@ -147,19 +149,11 @@ export async function upscaleImage(
     const out = await runtime.upscale({ data: x, dims }, new Float32Array(b).fill(run.timesteps[i]), lowAug, noiseLevel);
     x = run.step(i, out.data, x);
   }
-  return { data: addNearestUpsampled(x, low, up.factor), dims };
+  const base = bicubicUpsample(low, up.factor).data;
+  return { data: x.map((r, i) => r + base[i]), dims };
 }
 
-/** residual + nearest-neighbour upsampling of `low` (NCHW) by an integer factor. */
-function addNearestUpsampled(residual: Float32Array, low: Tensor, factor: number): Float32Array {
-  const [b, c, h, w] = low.dims;
-  const W = w * factor;
-  const out = new Float32Array(residual.length);
-  for (let p = 0; p < b * c; p++)
-    for (let y = 0; y < h * factor; y++)
-      for (let x = 0; x < W; x++) {
-        const i = (p * h * factor + y) * W + x;
-        out[i] = residual[i] + low.data[(p * h + Math.floor(y / factor)) * w + Math.floor(x / factor)];
-      }
-  return out;
+/** Bicubic upsampling of an NCHW RGB batch: the base the upscaler's residual is added to. */
+export function bicubicUpsample(low: Tensor, factor: number): Tensor {
+  return imagesToBatch(batchToImages(low.data, low.dims).map((im) => resizeBicubic(im, im.width * factor, im.height * factor)));
 }

@@ -22,3 +22,12 @@ export function batchToImages(data: Float32Array, dims: readonly number[]): { wi
   const hwc = nchwToNhwc(data, dims);
   return Array.from({ length: n }, (_, b) => ({ width: w, height: h, data: hwc.slice(b * h * w * c, (b + 1) * h * w * c) }));
 }
+
+/** Stack same-size HWC float images into one NCHW batch (the inverse of batchToImages). */
+export function imagesToBatch(images: readonly { width: number; height: number; data: Float32Array }[]): { data: Float32Array; dims: number[] } {
+  const { width: w, height: h } = images[0];
+  const c = images[0].data.length / (w * h);
+  const hwc = new Float32Array(images.length * w * h * c);
+  images.forEach((im, i) => hwc.set(im.data, i * w * h * c));
+  return { data: nhwcToNchw(hwc, [images.length, h, w, c]), dims: [images.length, c, h, w] };
+}

@@ -12,7 +12,7 @@ describe('npm run eval', () => {
   it('evaluates a shipped bundle on its preset\'s held-out data and prints a JSON report', async () => {
     const r = await runCli('trainer/eval-cli.ts', ['--model', 'models/bundles/shapes', '--json', '--out', out, '--prompts', '8', '--steps', '6']);
     expect(r.code, r.output).toBe(0);
-    const report = JSON.parse(r.output.trim().split('\n').at(-1)!) as { model: string; sweep: Record<string, number>[]; upscaler: { psnr: number; bicubicPsnr: number; clipFeatureDistance: number } };
+    const report = JSON.parse(r.output.trim().split('\n').at(-1)!) as { model: string; sweep: Record<string, number>[]; upscaler: Record<'psnr' | 'bicubicPsnr' | 'clipFeatureDistance' | 'bicubicClipFeatureDistance' | 'steps', number> & { bySteps: { steps: number; psnr: number }[] } };
     expect(report.model).toMatch(/^shapes@/);
     expect(report.sweep.map((s) => s.guidance)).toEqual(getPreset('shapes').eval.guidanceScales);
     for (const row of report.sweep) {
@@ -20,8 +20,13 @@ describe('npm run eval', () => {
       expect(row.colourShapeAccuracy).toBeGreaterThanOrEqual(0);
       expect(row.colourShapeAccuracy).toBeLessThanOrEqual(1);
     }
-    expect(report.upscaler.bicubicPsnr).toBeGreaterThan(20);
-    expect(report.upscaler.clipFeatureDistance).toBeGreaterThanOrEqual(0);
+    // The shipped upscaler must beat bicubic on the held-out 2× ground truth, at its default steps.
+    const up = report.upscaler;
+    expect(up.bicubicPsnr).toBeGreaterThan(20);
+    expect(up.psnr).toBeGreaterThan(up.bicubicPsnr);
+    expect(up.clipFeatureDistance).toBeLessThan(up.bicubicClipFeatureDistance);
+    expect(up.bySteps.map((s) => s.steps)).toEqual(expect.arrayContaining([1, 2, 4, 8, up.steps]));
+    expect(up.bySteps.find((s) => s.steps === up.steps)!.psnr).toBeCloseTo(up.psnr, 6);
     for (const f of ['guidance-sweep.png', 'guidance-curve.png', 'samples.png', 'samplers.png', 'upscaler-vs-bicubic.png']) expect(existsSync(join(out, f)), f).toBe(true);
   });
 

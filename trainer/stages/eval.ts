@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generate, upscaleImage, type Tensor } from '../../models/pipeline/generate.ts';
-import { batchToImages, nhwcToNchw } from '../../models/pipeline/layout.ts';
+import { batchToImages, imagesToBatch } from '../../models/pipeline/layout.ts';
 import { downscale, resizeBicubic, type FloatImage } from '../../models/image.ts';
 import { writeAtomic } from '../checkpoint.ts';
 import type { RunContext, StageSummary } from '../context.ts';
@@ -18,12 +18,6 @@ import { SAMPLER_NAMES } from '../../models/diffusion/samplers/types.ts';
 const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * b[i], 0);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
 
-function toBatch(images: FloatImage[]): Tensor {
-  const { width: w, height: h } = images[0];
-  const hwc = new Float32Array(images.length * w * h * 3);
-  images.forEach((im, i) => hwc.set(im.data, i * w * h * 3));
-  return { data: nhwcToNchw(hwc, [images.length, h, w, 3]), dims: [images.length, 3, h, w] };
-}
 
 function psnr(a: FloatImage, b: FloatImage): number {
   let se = 0;
@@ -61,6 +55,9 @@ const quadrants = (im: FloatImage): FloatImage[] => {
   });
 };
 const SAMPLER_STEPS = [4, 8, 16, 32];
+/** Upscaler sampler steps compared in the report, and at most how many held-out 2× images (one per prompt) it is scored on. */
+const UPSCALER_STEPS = [1, 2, 4, 8];
+const UPSCALER_IMAGES = 64;
 
 /**
  * Generate for held-out captions at several guidance scales with the exported bundle (onnxruntime-node),
@@ -74,7 +71,7 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
   const runtime = await bundle.runtime();
   const text = await bundle.encodeText(o.prompts);
   const empty = await bundle.encodeText(o.prompts.map(() => ''));
-  const realEmbeds = await bundle.embedImages(toBatch(o.real));
+  const realEmbeds = await bundle.embedImages(imagesToBatch(o.real));
   const clipScore = (images: Float32Array[], texts: Float32Array[]) => mean(images.map((e, i) => dot(e, texts[i])));
   const joint = (images: Float32Array[], texts: Float32Array[]) => images.map((e, i) => concat(e, texts[i]));
   const realJoint = joint(realEmbeds, text.embeds);
@@ -97,7 +94,7 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
   const gridRows: FloatImage[] = [];
   for (const guidance of o.guidanceScales) {
     const images = await generateFor(text.hidden, empty.hidden, { guidance, steps: o.steps, seed: o.seed });
-    const embeds = await bundle.embedImages(toBatch(images));
+    const embeds = await bundle.embedImages(imagesToBatch(images));
     const row: Record<string, number> = {
       guidance,
       clipScore: clipScore(embeds, text.embeds),
@@ -156,24 +153,35 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
   };
 
   if (o.highRes && runtime.upscale && bundle.manifest.upscale) {
-    const hi = o.highRes.slice(0, 16);
+    const hi = o.highRes.slice(0, Math.min(UPSCALER_IMAGES, o.prompts.length));
     const low = hi.map((h) => downscale(h, 2));
-    const up = batchToImages((await upscaleImage(runtime, bundle.manifest, toBatch(low), o.seed)).data, [hi.length, 3, hi[0].height, hi[0].width]);
+    const upscale = async (steps: number) =>
+      batchToImages((await upscaleImage(runtime, bundle.manifest, imagesToBatch(low), o.seed, { steps })).data, [hi.length, 3, hi[0].height, hi[0].width]);
     const bicubic = low.map((l) => resizeBicubic(l, l.width * 2, l.height * 2));
     // CLIP-feature distance where the detail is: our encoder on the four base-size quadrants of each image.
-    const quadEmbeds = async (ims: FloatImage[]) => bundle.embedImages(toBatch(ims.flatMap(quadrants)));
+    const quadEmbeds = async (ims: FloatImage[]) => bundle.embedImages(imagesToBatch(ims.flatMap(quadrants)));
     const truth = await quadEmbeds(hi);
-    const featureDistance = async (ims: FloatImage[]) => mean((await quadEmbeds(ims)).map((e, i) => 1 - dot(e, truth[i])));
+    const score = async (ims: FloatImage[]) => ({
+      psnr: mean(ims.map((u, i) => psnr(u, hi[i]))),
+      clipFeatureDistance: mean((await quadEmbeds(ims)).map((e, i) => 1 - dot(e, truth[i]))),
+    });
+    const steps = bundle.manifest.upscale.steps;
+    const up = await upscale(steps);
+    const bySteps = [];
+    for (const n of new Set([...UPSCALER_STEPS, steps])) bySteps.push({ steps: n, ...(await score(n === steps ? up : await upscale(n))) });
+    const base = await score(bicubic);
     const upscaler = {
       images: hi.length,
-      steps: bundle.manifest.upscale.steps,
-      psnr: mean(up.map((u, i) => psnr(u, hi[i]))),
-      bicubicPsnr: mean(bicubic.map((b, i) => psnr(b, hi[i]))),
-      clipFeatureDistance: await featureDistance(up),
-      bicubicClipFeatureDistance: await featureDistance(bicubic),
+      steps,
+      ...(await score(up)),
+      bicubicPsnr: base.psnr,
+      bicubicClipFeatureDistance: base.clipFeatureDistance,
+      bySteps: bySteps.sort((a, b) => a.steps - b.steps),
     };
     report.upscaler = upscaler;
-    writeAtomic(join(o.outDir, 'upscaler-vs-bicubic.png'), encodePng(imageGrid([...hi.slice(0, 6), ...bicubic.slice(0, 6), ...up.slice(0, 6)], 6)));
+    // Enlarged 2× so the edges the upscaler has to get right are visible on screen.
+    const shown = [...hi.slice(0, 6), ...bicubic.slice(0, 6), ...up.slice(0, 6)].map((im) => enlarge(im, 2));
+    writeAtomic(join(o.outDir, 'upscaler-vs-bicubic.png'), encodePng(imageGrid(shown, 6)));
     o.log(`eval: upscaler PSNR ${upscaler.psnr.toFixed(2)} dB vs bicubic ${upscaler.bicubicPsnr.toFixed(2)} dB; CLIP-feature distance ${upscaler.clipFeatureDistance.toFixed(4)} vs ${upscaler.bicubicClipFeatureDistance.toFixed(4)}`);
   }
   return report;

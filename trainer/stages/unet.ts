@@ -37,7 +37,7 @@ export function diffusionManifest(p: Preset): Pick<Manifest, 'diffusion' | 'upsc
   const schedule = createSchedule(p.schedule).config;
   return {
     diffusion: { schedule, predictionType: p.predictionType, defaults: p.defaults },
-    upscale: p.upscaler ? { factor: 2, noiseLevel: p.upscaler.noiseLevel, steps: p.upscaler.sampleSteps, schedule } : undefined,
+    upscale: p.upscaler ? { factor: 2, noiseLevel: p.upscaler.noiseLevel, steps: p.upscaler.sampleSteps, predictionType: p.upscaler.predictionType, schedule } : undefined,
   };
 }
 

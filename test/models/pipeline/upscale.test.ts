@@ -3,10 +3,12 @@ import type { Manifest } from '../../../models/bundle/manifest.ts';
 import { upscaleImage, type DiffusionRuntime, type Tensor } from '../../../models/pipeline/generate.ts';
 import { createRng } from '../../../models/diffusion/rng.ts';
 import { alphaBarAt, createSchedule } from '../../../models/diffusion/schedule.ts';
+import { resizeBicubic } from '../../../models/image.ts';
+import { batchToImages, imagesToBatch } from '../../../models/pipeline/layout.ts';
 
 const schedule = { kind: 'scaled-linear', trainSteps: 1000, betaStart: 0.00085, betaEnd: 0.012, zeroTerminalSnr: true } as const;
-const manifest = (steps: number, noiseLevel = 0) =>
-  ({ diffusion: { predictionType: 'v_prediction', schedule }, upscale: { factor: 2, noiseLevel, steps, schedule } }) as unknown as Manifest;
+const manifest = (steps: number, noiseLevel = 0, predictionType = 'v_prediction') =>
+  ({ diffusion: { predictionType: 'epsilon', schedule }, upscale: { factor: 2, noiseLevel, steps, predictionType, schedule } }) as unknown as Manifest;
 
 function low(b = 2, c = 3, h = 4, w = 5): Tensor {
   const rng = createRng(3);
@@ -25,16 +27,27 @@ function fakeRuntime(v: (sample: Tensor) => Float32Array, seen: Tensor[] = []): 
   };
 }
 
-describe('upscaleImage: the upscaler diffuses the residual over nearest-neighbour upsampling', () => {
-  // Samplers clamp ᾱ at t = T to 2^-24 (not 0), so x0 = √ᾱ·x − √(1−ᾱ)·v keeps a ~2e-4·noise term: hence 2e-3, not exact.
-  it('a network that predicts v = 0 gives the nearest-neighbour upscale in one step (zero terminal SNR: x0 = -v)', async () => {
+describe('upscaleImage: the upscaler diffuses the residual over bicubic upsampling', () => {
+  const zero = (s: Tensor) => new Float32Array(s.data.length);
+
+  it('an x0-predicting network that outputs 0 gives exactly the bicubic upscale, at any step count', async () => {
     const l = low();
-    const out = await upscaleImage(fakeRuntime((s) => new Float32Array(s.data.length)), manifest(1), l, 5);
     const [b, c, h, w] = l.dims;
-    expect(out.dims).toEqual([b, c, 2 * h, 2 * w]);
-    for (let p = 0; p < b * c; p++)
-      for (let y = 0; y < 2 * h; y++)
-        for (let x = 0; x < 2 * w; x++) expect(Math.abs(out.data[(p * 2 * h + y) * 2 * w + x] - l.data[(p * h + (y >> 1)) * w + (x >> 1)])).toBeLessThan(2e-3);
+    const bicubic = imagesToBatch(batchToImages(l.data, l.dims).map((im) => resizeBicubic(im, 2 * w, 2 * h)));
+    for (const steps of [1, 3]) {
+      const out = await upscaleImage(fakeRuntime(zero), manifest(steps, 0, 'sample'), l, 5);
+      expect(out.dims).toEqual([b, c, 2 * h, 2 * w]);
+      out.data.forEach((v, i) => expect(v).toBeCloseTo(bicubic.data[i], 6));
+    }
+  });
+
+  it("samples with the upscaler's own prediction type, not the base model's", async () => {
+    // The same zero output read as v (x0 = √ᾱ·x − √(1−ᾱ)·v) at 3 steps keeps sampler noise; read as x0 it does not.
+    const l = low();
+    const asV = await upscaleImage(fakeRuntime(zero), manifest(3, 0, 'v_prediction'), l, 5);
+    const asX0 = await upscaleImage(fakeRuntime(zero), manifest(3, 0, 'sample'), l, 5);
+    const rms = Math.sqrt(asV.data.reduce((s, v, i) => s + (v - asX0.data[i]) ** 2, 0) / asV.data.length);
+    expect(rms).toBeGreaterThan(1e-3);
   });
 
   it("a network that predicts the residual's v exactly recovers the residual with any step count", async () => {
@@ -52,8 +65,9 @@ describe('upscaleImage: the upscaler diffuses the residual over nearest-neighbou
         },
       };
       const out = await upscaleImage(runtime, manifest(steps), l, 2);
-      const near = (await upscaleImage(fakeRuntime((s) => new Float32Array(s.data.length)), manifest(1), l, 2)).data;
-      out.data.forEach((v, i) => expect(Math.abs(v - near[i] - residual[i])).toBeLessThan(2e-3));
+      // Samplers clamp ᾱ at t = T to 2^-24 (not 0), so x0 = √ᾱ·x − √(1−ᾱ)·v keeps a ~2e-4·noise term: hence 2e-3.
+      const base = (await upscaleImage(fakeRuntime(zero), manifest(1, 0, 'sample'), l, 2)).data;
+      out.data.forEach((v, i) => expect(Math.abs(v - base[i] - residual[i])).toBeLessThan(2e-3));
     }
   });
 
