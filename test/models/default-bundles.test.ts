@@ -2,7 +2,11 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLIENT_FILES } from '../../models/bundle/manifest.ts';
-import { generate } from '../../models/pipeline/generate.ts';
+import { downscale, resizeBicubic, type FloatImage } from '../../models/image.ts';
+import { generate, upscaleImage } from '../../models/pipeline/generate.ts';
+import { batchToImages, imagesToBatch } from '../../models/pipeline/layout.ts';
+import { loadPresetData } from '../../trainer/data/preset-data.ts';
+import { getPreset } from '../../trainer/presets.ts';
 import { openBundle } from '../../trainer/bundle-node.ts';
 import { ROOT } from '../support/cli.ts';
 
@@ -38,6 +42,18 @@ describe('the bundles shipped in models/bundles', () => {
       // CLIP score margin: each image is closer to its own prompt than to the other one.
       expect(dot(embeds[0], text.embeds[0])).toBeGreaterThan(dot(embeds[0], text.embeds[1]) + 0.05);
       expect(dot(embeds[1], text.embeds[1])).toBeGreaterThan(dot(embeds[1], text.embeds[0]) + 0.05);
+    });
+
+    it(`${name}: the upscaler beats bicubic on held-out 2× ground truth`, async () => {
+      const bundle = await openBundle(join(BUNDLES, name));
+      const preset = getPreset(bundle.manifest.training.preset);
+      const hi = (await loadPresetData(preset.data, bundle.manifest.training.seed, 2 * preset.imageSize)).heldOut.samples.slice(0, 8).map((s) => s.image);
+      const low = hi.map((h) => downscale(h, 2));
+      const up = batchToImages((await upscaleImage(await bundle.runtime(), bundle.manifest, imagesToBatch(low), 3)).data, [hi.length, 3, hi[0].height, hi[0].width]);
+      const mse = (a: FloatImage, b: FloatImage) => a.data.reduce((s, v, i) => s + (Math.max(-1, Math.min(1, v)) - b.data[i]) ** 2, 0) / a.data.length;
+      const upMse = hi.reduce((s, h, i) => s + mse(up[i], h), 0);
+      const bicubicMse = hi.reduce((s, h, i) => s + mse(resizeBicubic(low[i], h.width, h.height), h), 0);
+      expect(upMse).toBeLessThan(bicubicMse);
     });
   }
 });

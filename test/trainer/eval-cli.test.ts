@@ -27,7 +27,7 @@ describe('npm run eval', () => {
     expect(up.clipFeatureDistance).toBeLessThan(up.bicubicClipFeatureDistance);
     expect(up.bySteps.map((s) => s.steps)).toEqual(expect.arrayContaining([1, 2, 4, 8, up.steps]));
     expect(up.bySteps.find((s) => s.steps === up.steps)!.psnr).toBeCloseTo(up.psnr, 6);
-    for (const f of ['guidance-sweep.png', 'guidance-curve.png', 'samples.png', 'samplers.png', 'upscaler-vs-bicubic.png']) expect(existsSync(join(out, f)), f).toBe(true);
+    for (const f of ['guidance-sweep.png', 'guidance-curve.png', 'samples.png', 'samplers.png', 'upscaler-vs-bicubic.png', 'upscaled-samples.png']) expect(existsSync(join(out, f)), f).toBe(true);
   });
 
   it('without --model: one line of usage and exit 2', async () => {

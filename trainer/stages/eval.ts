@@ -182,6 +182,11 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
     // Enlarged 2× so the edges the upscaler has to get right are visible on screen.
     const shown = [...hi.slice(0, 6), ...bicubic.slice(0, 6), ...up.slice(0, 6)].map((im) => enlarge(im, 2));
     writeAtomic(join(o.outDir, 'upscaler-vs-bicubic.png'), encodePng(imageGrid(shown, 6)));
+    // What a user sees: generated samples (held-out captions, defaults), bicubic above the upscaler.
+    const generated = fixedImages.slice(0, 6);
+    const generatedUp = batchToImages((await upscaleImage(runtime, bundle.manifest, imagesToBatch(generated), o.seed)).data, [generated.length, 3, hi[0].height, hi[0].width]);
+    const generatedShown = [...generated.map((l) => resizeBicubic(l, l.width * 2, l.height * 2)), ...generatedUp].map((im) => enlarge(im, 2));
+    writeAtomic(join(o.outDir, 'upscaled-samples.png'), encodePng(imageGrid(generatedShown, 6)));
     o.log(`eval: upscaler PSNR ${upscaler.psnr.toFixed(2)} dB vs bicubic ${upscaler.bicubicPsnr.toFixed(2)} dB; CLIP-feature distance ${upscaler.clipFeatureDistance.toFixed(4)} vs ${upscaler.bicubicClipFeatureDistance.toFixed(4)}`);
   }
   return report;
