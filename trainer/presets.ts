@@ -79,7 +79,8 @@ const SHAPES: Preset = {
     warmupSteps: 100,
     // Clean conditions: the decoder's images are soft, not noisy, and noise on the condition costs PSNR.
     noiseLevel: 0,
-    sampleSteps: 2,
+    // 4 steps: the best held-out PSNR after 3 000 steps (emoji 1/2/4/8 steps: 41.54/41.60/41.68/41.56 dB).
+    sampleSteps: 4,
     predictionType: 'sample',
     cropSize: 32,
   },

@@ -187,7 +187,7 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
     const generatedUp = batchToImages((await upscaleImage(runtime, bundle.manifest, imagesToBatch(generated), o.seed)).data, [generated.length, 3, hi[0].height, hi[0].width]);
     const generatedShown = [...generated.map((l) => resizeBicubic(l, l.width * 2, l.height * 2)), ...generatedUp].map((im) => enlarge(im, 2));
     writeAtomic(join(o.outDir, 'upscaled-samples.png'), encodePng(imageGrid(generatedShown, 6)));
-    o.log(`eval: upscaler PSNR ${upscaler.psnr.toFixed(2)} dB vs bicubic ${upscaler.bicubicPsnr.toFixed(2)} dB; CLIP-feature distance ${upscaler.clipFeatureDistance.toFixed(4)} vs ${upscaler.bicubicClipFeatureDistance.toFixed(4)}`);
+    o.log(`eval: upscaler PSNR ${upscaler.psnr.toFixed(2)} dB vs bicubic ${upscaler.bicubicPsnr.toFixed(2)} dB; CLIP-feature distance ${upscaler.clipFeatureDistance.toExponential(2)} vs ${upscaler.bicubicClipFeatureDistance.toExponential(2)}`);
   }
   return report;
 }
