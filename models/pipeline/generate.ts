@@ -154,6 +154,6 @@ export async function upscaleImage(
 }
 
 /** Bicubic upsampling of an NCHW RGB batch: the base the upscaler's residual is added to. */
-export function bicubicUpsample(low: Tensor, factor: number): Tensor {
+function bicubicUpsample(low: Tensor, factor: number): Tensor {
   return imagesToBatch(batchToImages(low.data, low.dims).map((im) => resizeBicubic(im, im.width * factor, im.height * factor)));
 }

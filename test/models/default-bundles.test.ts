@@ -49,7 +49,8 @@ describe('the bundles shipped in models/bundles', () => {
       const preset = getPreset(bundle.manifest.training.preset);
       const hi = (await loadPresetData(preset.data, bundle.manifest.training.seed, 2 * preset.imageSize)).heldOut.samples.slice(0, 8).map((s) => s.image);
       const low = hi.map((h) => downscale(h, 2));
-      const up = batchToImages((await upscaleImage(await bundle.runtime(), bundle.manifest, imagesToBatch(low), 3)).data, [hi.length, 3, hi[0].height, hi[0].width]);
+      const out = await upscaleImage(await bundle.runtime(), bundle.manifest, imagesToBatch(low), 3);
+      const up = batchToImages(out.data, out.dims);
       const mse = (a: FloatImage, b: FloatImage) => a.data.reduce((s, v, i) => s + (Math.max(-1, Math.min(1, v)) - b.data[i]) ** 2, 0) / a.data.length;
       const upMse = hi.reduce((s, h, i) => s + mse(up[i], h), 0);
       const bicubicMse = hi.reduce((s, h, i) => s + mse(resizeBicubic(low[i], h.width, h.height), h), 0);

@@ -18,7 +18,6 @@ import { SAMPLER_NAMES } from '../../models/diffusion/samplers/types.ts';
 const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * b[i], 0);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
 
-
 function psnr(a: FloatImage, b: FloatImage): number {
   let se = 0;
   a.data.forEach((v, i) => (se += (Math.max(-1, Math.min(1, v)) - b.data[i]) ** 2));
@@ -155,8 +154,10 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
   if (o.highRes && runtime.upscale && bundle.manifest.upscale) {
     const hi = o.highRes.slice(0, Math.min(UPSCALER_IMAGES, o.prompts.length));
     const low = hi.map((h) => downscale(h, 2));
-    const upscale = async (steps: number) =>
-      batchToImages((await upscaleImage(runtime, bundle.manifest, imagesToBatch(low), o.seed, { steps })).data, [hi.length, 3, hi[0].height, hi[0].width]);
+    const upscale = async (images: FloatImage[], steps?: number) => {
+      const out = await upscaleImage(runtime, bundle.manifest, imagesToBatch(images), o.seed, { steps });
+      return batchToImages(out.data, out.dims);
+    };
     const bicubic = low.map((l) => resizeBicubic(l, l.width * 2, l.height * 2));
     // CLIP-feature distance where the detail is: our encoder on the four base-size quadrants of each image.
     const quadEmbeds = async (ims: FloatImage[]) => bundle.embedImages(imagesToBatch(ims.flatMap(quadrants)));
@@ -166,17 +167,19 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
       clipFeatureDistance: mean((await quadEmbeds(ims)).map((e, i) => 1 - dot(e, truth[i]))),
     });
     const steps = bundle.manifest.upscale.steps;
-    const up = await upscale(steps);
+    const up = await upscale(low, steps);
     const bySteps = [];
-    for (const n of new Set([...UPSCALER_STEPS, steps])) bySteps.push({ steps: n, ...(await score(n === steps ? up : await upscale(n))) });
+    for (const n of [...new Set([...UPSCALER_STEPS, steps])].sort((a, b) => a - b)) bySteps.push({ steps: n, ...(await score(n === steps ? up : await upscale(low, n))) });
+    const { psnr: upPsnr, clipFeatureDistance } = bySteps.find((r) => r.steps === steps)!;
     const base = await score(bicubic);
     const upscaler = {
       images: hi.length,
       steps,
-      ...(await score(up)),
+      psnr: upPsnr,
+      clipFeatureDistance,
       bicubicPsnr: base.psnr,
       bicubicClipFeatureDistance: base.clipFeatureDistance,
-      bySteps: bySteps.sort((a, b) => a.steps - b.steps),
+      bySteps,
     };
     report.upscaler = upscaler;
     // Enlarged 2× so the edges the upscaler has to get right are visible on screen.
@@ -184,8 +187,7 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
     writeAtomic(join(o.outDir, 'upscaler-vs-bicubic.png'), encodePng(imageGrid(shown, 6)));
     // What a user sees: generated samples (held-out captions, defaults), bicubic above the upscaler.
     const generated = fixedImages.slice(0, 6);
-    const generatedUp = batchToImages((await upscaleImage(runtime, bundle.manifest, imagesToBatch(generated), o.seed)).data, [generated.length, 3, hi[0].height, hi[0].width]);
-    const generatedShown = [...generated.map((l) => resizeBicubic(l, l.width * 2, l.height * 2)), ...generatedUp].map((im) => enlarge(im, 2));
+    const generatedShown = [...generated.map((l) => resizeBicubic(l, l.width * 2, l.height * 2)), ...(await upscale(generated))].map((im) => enlarge(im, 2));
     writeAtomic(join(o.outDir, 'upscaled-samples.png'), encodePng(imageGrid(generatedShown, 6)));
     o.log(`eval: upscaler PSNR ${upscaler.psnr.toFixed(2)} dB vs bicubic ${upscaler.bicubicPsnr.toFixed(2)} dB; CLIP-feature distance ${upscaler.clipFeatureDistance.toExponential(2)} vs ${upscaler.bicubicClipFeatureDistance.toExponential(2)}`);
   }
