@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { InvalidArgumentError } from '../models/errors.ts';
 import { generate } from '../models/pipeline/generate.ts';
-import { batchToImages, nhwcToNchw } from '../models/pipeline/layout.ts';
+import { batchToImages, imagesToBatch } from '../models/pipeline/layout.ts';
 import { openBundle } from '../trainer/bundle-node.ts';
 import { intOption, parseOptions, runCli } from '../trainer/cli-args.ts';
 import { decodeImage, encodePng } from '../trainer/data/png.ts';
@@ -41,7 +41,7 @@ runCli('generate', async () => {
   if (initPath) {
     let img = decodeImage(readFileSync(initPath));
     if (img.width !== m.imageSize || img.height !== m.imageSize) img = resizeBilinear(img, m.imageSize, m.imageSize);
-    init = { image: { data: nhwcToNchw(img.data, [1, m.imageSize, m.imageSize, 3]), dims: [1, 3, m.imageSize, m.imageSize] }, strength: num('strength') ?? 0.6 };
+    init = { image: imagesToBatch([img]), strength: num('strength') ?? 0.6 };
   }
   const steps = intOption(o, 'steps', m.diffusion.defaults.steps, 1)!;
   const bar = new ProgressBar('generate', steps);

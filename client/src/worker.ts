@@ -3,7 +3,7 @@ import * as ort from 'onnxruntime-web/webgpu';
 import { BUNDLE_FILES, CLIENT_FILES, parseManifest, type Manifest } from '../../models/bundle/manifest.ts';
 import { floatToRgba, rgbaToFloat } from '../../models/image.ts';
 import { generate, GenerationAbortedError, type Tensor } from '../../models/pipeline/generate.ts';
-import { batchToImages, nhwcToNchw } from '../../models/pipeline/layout.ts';
+import { batchToImages, imagesToBatch } from '../../models/pipeline/layout.ts';
 import { ortRuntime } from '../../models/pipeline/ort-runtime.ts';
 import { fetchVerified } from './model-cache.ts';
 import type { FromWorker, GenerateParams, ToWorker } from './protocol.ts';
@@ -106,7 +106,7 @@ async function run(id: number, p: GenerateParams): Promise<void> {
     const { cond, uncond } = await embeddings(l, p.prompt, p.negative);
     const size = l.manifest.imageSize;
     const init = p.init
-      ? { image: { data: nhwcToNchw(rgbaToFloat(p.init.rgba, size, size).data, [1, size, size, 3]), dims: [1, 3, size, size] }, strength: p.init.strength }
+      ? { image: imagesToBatch([rgbaToFloat(p.init.rgba, size, size)]), strength: p.init.strength }
       : undefined;
     let last = performance.now();
     const image = await generate(ortRuntime(ort, l.sessions), l.manifest, {

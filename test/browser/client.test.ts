@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildClient } from '../../client/build.ts';
 import { generate } from '../../models/pipeline/generate.ts';
-import { batchToImages, nhwcToNchw } from '../../models/pipeline/layout.ts';
+import { batchToImages, imagesToBatch } from '../../models/pipeline/layout.ts';
 import { rgbaToFloat, floatToRgba } from '../../models/image.ts';
 import { openBundle, type NodeBundle } from '../../trainer/bundle-node.ts';
 import { launchChromium } from '../support/browser.ts';
@@ -84,7 +84,7 @@ describe('the page in headless Chromium', () => {
     const size = bundle.manifest.imageSize;
     expect(wasm20.length).toBe(size * size * 4);
     const img = rgbaToFloat(wasm20, size, size);
-    const [embed] = await bundle.embedImages({ data: nhwcToNchw(img.data, [1, size, size, 3]), dims: [1, 3, size, size] });
+    const [embed] = await bundle.embedImages(imagesToBatch([img]));
     const text = (await bundle.encodeText(['a large red circle', 'a small blue triangle'])).embeds;
     expect(dot(embed, text[0])).toBeGreaterThan(dot(embed, text[1]));
     // Same seed and steps in Node (onnxruntime-node): within 3/255 per channel (float rounding differs).

@@ -158,7 +158,8 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
       const out = await upscaleImage(runtime, bundle.manifest, imagesToBatch(images), o.seed, { steps });
       return batchToImages(out.data, out.dims);
     };
-    const bicubic = low.map((l) => resizeBicubic(l, l.width * 2, l.height * 2));
+    const bicubic2x = (images: FloatImage[]) => images.map((l) => resizeBicubic(l, l.width * 2, l.height * 2));
+    const bicubic = bicubic2x(low);
     // CLIP-feature distance where the detail is: our encoder on the four base-size quadrants of each image.
     const quadEmbeds = async (ims: FloatImage[]) => bundle.embedImages(imagesToBatch(ims.flatMap(quadrants)));
     const truth = await quadEmbeds(hi);
@@ -187,7 +188,7 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
     writeAtomic(join(o.outDir, 'upscaler-vs-bicubic.png'), encodePng(imageGrid(shown, 6)));
     // What a user sees: generated samples (held-out captions, defaults), bicubic above the upscaler.
     const generated = fixedImages.slice(0, 6);
-    const generatedShown = [...generated.map((l) => resizeBicubic(l, l.width * 2, l.height * 2)), ...(await upscale(generated))].map((im) => enlarge(im, 2));
+    const generatedShown = [...bicubic2x(generated), ...(await upscale(generated))].map((im) => enlarge(im, 2));
     writeAtomic(join(o.outDir, 'upscaled-samples.png'), encodePng(imageGrid(generatedShown, 6)));
     o.log(`eval: upscaler PSNR ${upscaler.psnr.toFixed(2)} dB vs bicubic ${upscaler.bicubicPsnr.toFixed(2)} dB; CLIP-feature distance ${upscaler.clipFeatureDistance.toExponential(2)} vs ${upscaler.bicubicClipFeatureDistance.toExponential(2)}`);
   }
