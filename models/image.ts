@@ -43,6 +43,14 @@ export function downscale(img: FloatImage, factor: number): FloatImage {
   return { width: w, height: h, data };
 }
 
+/** The size×size square of an image whose top-left corner is (x, y). */
+export function cropImage(img: FloatImage, y: number, x: number, size: number): FloatImage {
+  if (x < 0 || y < 0 || x + size > img.width || y + size > img.height) throw new InvalidArgumentError('crop', `${size}px at (${x}, ${y}) is outside ${img.width}x${img.height}`);
+  const data = new Float32Array(size * size * 3);
+  for (let r = 0; r < size; r++) data.set(img.data.subarray(((y + r) * img.width + x) * 3, ((y + r) * img.width + x + size) * 3), r * size * 3);
+  return { width: size, height: size, data };
+}
+
 /** Bilinear resize to any size (pixel-centre aligned), for inputs whose size is not a multiple of the target. */
 export function resizeBilinear(img: FloatImage, width: number, height: number): FloatImage {
   const data = new Float32Array(width * height * 3);

@@ -16,7 +16,9 @@ import {
 import type { Dataset } from './data/dataset.ts';
 import { loadPresetData, type SplitData } from './data/preset-data.ts';
 import type { Preset } from './presets.ts';
-import type { TrainingBackend } from './tfjs/backend.ts';
+import type { Backend } from './backend.ts';
+import type { EngineSettings, TrainingEngine } from './engine.ts';
+import type { Objective } from './objective.ts';
 
 export interface StageSummary {
   steps: number;
@@ -43,7 +45,7 @@ export class RunContext {
     readonly dir: string,
     readonly seed: number,
     readonly resume: boolean,
-    readonly backend: TrainingBackend,
+    readonly backend: Backend,
     readonly command: string,
     readonly maxSteps?: number,
     readonly checkpointEvery = 100,
@@ -116,6 +118,11 @@ export class RunContext {
     });
   }
 
+  /** An engine of the run's back end for an objective; gradients are clipped to global norm 1. */
+  engine(objective: Objective, settings: Partial<Pick<EngineSettings, 'weightDecay' | 'emaDecay'>> = {}): Promise<TrainingEngine> {
+    return this.backend.engine(objective, { seed: this.seed, clipNorm: 1, weightDecay: settings.weightDecay ?? 0, emaDecay: settings.emaDecay });
+  }
+
   /** The loop options every stage shares: its folder, schedule, checkpointing, resume and logging. */
   loopOptions(stage: string, sched: { steps: number; batchSize: number; lr: number; warmupSteps: number }) {
     return {
@@ -125,7 +132,6 @@ export class RunContext {
       batchSize: sched.batchSize,
       lr: sched.lr,
       warmupSteps: sched.warmupSteps,
-      clipNorm: 1,
       checkpointEvery: this.checkpointEvery,
       resume: this.resume,
       log: this.log,
@@ -146,10 +152,15 @@ export class RunContext {
   }
 }
 
-/** Stack the given samples' images into an NHWC batch tensor. */
-export function imageBatch(ds: Dataset, indices: number[]): tf.Tensor4D {
+/** The given samples' images stacked NHWC. */
+export function imageData(ds: Dataset, indices: number[]): Float32Array {
   const s = ds.imageSize;
   const data = new Float32Array(indices.length * s * s * 3);
   indices.forEach((i, k) => data.set(ds.samples[i].image.data, k * s * s * 3));
-  return tf.tensor4d(data, [indices.length, s, s, 3]);
+  return data;
+}
+
+/** The given samples' images as an NHWC batch tensor. */
+export function imageBatch(ds: Dataset, indices: number[]): tf.Tensor4D {
+  return tf.tensor4d(imageData(ds, indices), [indices.length, ds.imageSize, ds.imageSize, 3]);
 }

@@ -22,6 +22,8 @@ export interface Preset {
   vae: Omit<VaeConfig, 'inChannels'>;
   /** KL weight of the VAE loss: small, so latents stay informative but bounded. */
   klWeight: number;
+  /** Weight of an L1 reconstruction term beside the MSE (0 or absent: MSE only). */
+  vaeL1?: number;
   unet: Omit<UnetConfig, 'inChannels' | 'outChannels' | 'conditionChannels' | 'contextDim' | 'noiseLevelInput'>;
   upscaler?: Omit<UnetConfig, 'inChannels' | 'outChannels' | 'conditionChannels' | 'contextDim' | 'noiseLevelInput'> & StageSchedule & {
     /** Inference noise augmentation of the condition; training draws levels in [0, 2·noiseLevel), 0 = clean. */

@@ -37,6 +37,9 @@ export function flopCounter(): { ops: Ops<ShapeOnly>; flops: () => number } {
     sin: same,
     cos: same,
     exp: same,
+    sqrt: same,
+    abs: same,
+    clip: same,
     linear(x, w) {
       const out = [...x.shape.slice(0, -1), w.shape[1]];
       flops += 2 * size(x.shape) * w.shape[1];
@@ -50,8 +53,10 @@ export function flopCounter(): { ops: Ops<ShapeOnly>; flops: () => number } {
       return t([...batch, m, n]);
     },
     softmax: same,
+    logSoftmax: same,
     layerNorm: same,
     sum: (x, axis) => t(x.shape.filter((_, i) => i !== (axis < 0 ? x.shape.length + axis : axis))),
+    meanAll: () => t([]),
     reshape(x, tail) {
       const known = tail.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
       const rest = size(x.shape.slice(1));

@@ -11,6 +11,7 @@
 export type ParamInit =
   | { kind: 'zeros' }
   | { kind: 'ones' }
+  | { kind: 'fill'; value: number }
   | { kind: 'normal'; std: number }
   /** Normal with the variance of U(−1/√fanIn, 1/√fanIn), PyTorch's default for conv and linear layers. */
   | { kind: 'fan-in'; fanIn: number };
@@ -40,15 +41,22 @@ export interface Ops<T> {
   sin(x: T): T;
   cos(x: T): T;
   exp(x: T): T;
+  sqrt(x: T): T;
+  abs(x: T): T;
+  /** Elementwise clamp to [lo, hi]; the gradient is zero outside. */
+  clip(x: T, lo: number, hi: number): T;
 
   /** x[..., in] · w[in, out] (+ b[out]). */
   linear(x: T, w: T, b?: T): T;
   /** Batched a · b (or a · bᵀ), broadcasting over leading axes. */
   matmul(a: T, b: T, transposeB?: boolean): T;
   softmax(x: T): T;
+  logSoftmax(x: T): T;
   layerNorm(x: T, gamma: T, beta: T, eps: number): T;
   /** Sum over the given axis, dropping it. */
   sum(x: T, axis: number): T;
+  /** Mean of every element, batch included: a scalar (the training losses). */
+  meanAll(x: T): T;
 
   reshape(x: T, tail: number[]): T;
   transpose(x: T, perm: number[]): T;

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../errors.ts';
-import type { ConvOptions, Ops } from '../nn/ops.ts';
+import type { ConvOptions, Ops, ParamInit } from '../nn/ops.ts';
 import { weightSize, type Weight, type WeightMap } from '../nn/weights.ts';
 import { toFloat16Array } from './fp16.ts';
 import type { OnnxGraph } from './graph.ts';
@@ -19,6 +19,11 @@ export interface Sym {
 export interface OnnxOpsOptions {
   /** Store weights as float16 initializers followed by a Cast to float32: half the download, fp32 arithmetic. */
   fp16Weights?: boolean;
+  /**
+   * Live parameters instead of stored weights (the training graph): each parameter is a tensor of the graph in
+   * the ops interface's layout, converted by nodes where an op needs another layout.
+   */
+  params?: (name: string, shape: number[], init: ParamInit) => Sym;
 }
 
 /** NHWC logical axis → NCHW physical axis. */
@@ -60,10 +65,16 @@ export function onnxOps(graph: OnnxGraph, weights: WeightMap, options: OnnxOpsOp
 
   /** The tensor name of a parameter or constant, in the given physical layout (cached per layout). */
   function value(x: Sym, layout: 'as-is' | 'conv' | 'channel' = 'as-is'): string {
-    if (!x.weight) return x.name;
-    const key = `${x.weight.param}|${layout}`;
+    if (!x.weight && layout === 'as-is') return x.name;
+    const key = `${x.weight?.param ?? x.name}|${layout}`;
     const cached = materialised.get(key);
     if (cached) return cached;
+    if (!x.weight) {
+      const converted =
+        layout === 'conv' ? node('Transpose', [x.name], { perm: { ints: [3, 2, 0, 1] } }) : node('Reshape', [x.name, ints([x.shape[0], 1, 1])]);
+      materialised.set(key, converted);
+      return converted;
+    }
     let { data } = x.weight;
     let dims = x.weight.shape;
     if (layout === 'conv') {
@@ -99,7 +110,8 @@ export function onnxOps(graph: OnnxGraph, weights: WeightMap, options: OnnxOpsOp
 
   const ops: OnnxOps = {
     backend: 'onnx',
-    param(name, shape) {
+    param(name, shape, init) {
+      if (options.params) return options.params(name, shape, init);
       const w = weights.get(name);
       if (!w) throw new InvalidArgumentError(name, 'no trained weight with this name in the export');
       if (w.shape.join() !== shape.join()) throw new InvalidArgumentError(name, `weight shape [${w.shape}] does not match the network's [${shape}]`);
@@ -123,6 +135,9 @@ export function onnxOps(graph: OnnxGraph, weights: WeightMap, options: OnnxOpsOp
     sin: unary('Sin'),
     cos: unary('Cos'),
     exp: unary('Exp'),
+    sqrt: unary('Sqrt'),
+    abs: unary('Abs'),
+    clip: (x, lo, hi) => sym(node('Clip', [value(x), scalar(lo), scalar(hi)]), x.shape, x.image),
 
     linear(x, w, b) {
       plain(x, 'linear');
@@ -145,6 +160,7 @@ export function onnxOps(graph: OnnxGraph, weights: WeightMap, options: OnnxOpsOp
       return sym(node('MatMul', [value(a), bn]), [...batch, a.shape[a.shape.length - 2], bShape[bShape.length - 1]]);
     },
     softmax: (x) => sym(node('Softmax', [plain(x, 'softmax').name], { axis: { i: -1 } }), x.shape),
+    logSoftmax: (x) => sym(node('LogSoftmax', [plain(x, 'logSoftmax').name], { axis: { i: -1 } }), x.shape),
     layerNorm(x, gamma, beta, eps) {
       plain(x, 'layerNorm');
       return sym(node('LayerNormalization', [x.name, value(gamma), value(beta)], { axis: { i: -1 }, epsilon: { f: eps } }), x.shape);
@@ -155,6 +171,7 @@ export function onnxOps(graph: OnnxGraph, weights: WeightMap, options: OnnxOpsOp
       return sym(node('ReduceSum', [x.name, ints([a])], { keepdims: { i: 0 } }), x.shape.filter((_, i) => i !== a));
     },
 
+    meanAll: (x) => sym(node('ReduceMean', [value(x)], { keepdims: { i: 0 } }), []),
     reshape(x, tail) {
       plain(x, 'reshape');
       let shape = [x.shape[0], ...tail];

@@ -10,6 +10,7 @@ import { imageEncoder } from '../../models/nn/image-encoder.ts';
 import { textEncoder } from '../../models/nn/text-encoder.ts';
 import { unet } from '../../models/nn/unet.ts';
 import { vaeDecoder, vaeEncoder } from '../../models/nn/vae.ts';
+import type { Ops } from '../../models/nn/ops.ts';
 import type { WeightMap } from '../../models/nn/weights.ts';
 import { exportImageEncoder, exportTextEncoder, exportUnet, exportVaeDecoder, exportVaeEncoder } from '../../models/onnx/export.ts';
 import type { OnnxOpsOptions } from '../../models/onnx/ops.ts';
@@ -65,6 +66,8 @@ export interface FeedValue {
 export interface NetworkCase {
   name: string;
   inputs: Record<string, FeedValue>;
+  /** The network on any back end of the ops interface. */
+  run<T>(ops: Ops<T>, inputs: Record<string, T>): Record<string, T>;
   forward(store: ParamStore, inputs: Record<string, tf.Tensor>): Record<string, tf.Tensor>;
   exportOnnx(weights: WeightMap, options?: OnnxOpsOptions): Uint8Array;
 }
@@ -81,12 +84,12 @@ export function networkCases(batch = 2): NetworkCase[] {
   for (let b = 0; b < batch; b++)
     for (let t = 0; t < text.maxLength; t++) ids[b * text.maxLength + t] = t === 0 ? 1 : t < 5 + b ? 2 + ((b * 7 + t * 3) % 47) : text.padId;
   const latent = 16 / 4;
-  return [
+  const cases: Omit<NetworkCase, 'forward'>[] = [
     {
       name: 'text_encoder',
       inputs: { input_ids: { data: ids, shape: [batch, text.maxLength], image: false } },
-      forward: (store, x) => {
-        const out = textEncoder(tfjsOps(store), text, x.input_ids);
+      run: (ops, x) => {
+        const out = textEncoder(ops, text, x.input_ids);
         return { last_hidden_state: out.hidden, text_embeds: out.pooled };
       },
       exportOnnx: (w, o) => exportTextEncoder(text, w, o),
@@ -94,14 +97,14 @@ export function networkCases(batch = 2): NetworkCase[] {
     {
       name: 'image_encoder',
       inputs: { pixel_values: normal(1, [batch, 16, 16, 3]) },
-      forward: (store, x) => ({ image_embeds: imageEncoder(tfjsOps(store), image, x.pixel_values) }),
+      run: (ops, x) => ({ image_embeds: imageEncoder(ops, image, x.pixel_values) }),
       exportOnnx: (w, o) => exportImageEncoder(image, w, o),
     },
     {
       name: 'vae_encoder',
       inputs: { sample: normal(2, [batch, 16, 16, 3]) },
-      forward: (store, x) => {
-        const out = vaeEncoder(tfjsOps(store), vae, x.sample);
+      run: (ops, x) => {
+        const out = vaeEncoder(ops, vae, x.sample);
         return { latent_mean: out.mean, latent_logvar: out.logvar };
       },
       exportOnnx: (w, o) => exportVaeEncoder(vae, 16, w, o),
@@ -109,7 +112,7 @@ export function networkCases(batch = 2): NetworkCase[] {
     {
       name: 'vae_decoder',
       inputs: { latent_sample: normal(3, [batch, latent, latent, 4]) },
-      forward: (store, x) => ({ sample: vaeDecoder(tfjsOps(store), vae, x.latent_sample) }),
+      run: (ops, x) => ({ sample: vaeDecoder(ops, vae, x.latent_sample) }),
       exportOnnx: (w, o) => exportVaeDecoder(vae, 16, w, o),
     },
     {
@@ -119,7 +122,7 @@ export function networkCases(batch = 2): NetworkCase[] {
         timestep: { data: Float32Array.from({ length: batch }, (_, i) => 999 - 400 * i), shape: [batch], image: false },
         encoder_hidden_states: normal(5, [batch, 8, 32]),
       },
-      forward: (store, x) => ({ out_sample: unet(tfjsOps(store), u, { sample: x.sample, timestep: x.timestep, context: x.encoder_hidden_states }) }),
+      run: (ops, x) => ({ out_sample: unet(ops, u, { sample: x.sample, timestep: x.timestep, context: x.encoder_hidden_states }) }),
       exportOnnx: (w, o) => exportUnet(u, 8, 8, w, o),
     },
     {
@@ -130,12 +133,11 @@ export function networkCases(batch = 2): NetworkCase[] {
         low_res: normal(7, [batch, 8, 8, 3]),
         noise_level: { data: Float32Array.from({ length: batch }, (_, i) => 20 * (i + 1)), shape: [batch], image: false },
       },
-      forward: (store, x) => ({
-        out_sample: unet(tfjsOps(store), upscaler, { sample: x.sample, timestep: x.timestep, lowRes: x.low_res, noiseLevel: x.noise_level }),
-      }),
+      run: (ops, x) => ({ out_sample: unet(ops, upscaler, { sample: x.sample, timestep: x.timestep, lowRes: x.low_res, noiseLevel: x.noise_level }) }),
       exportOnnx: (w, o) => exportUnet(upscaler, 16, 0, w, o),
     },
   ];
+  return cases.map((c) => ({ ...c, forward: (store, x) => c.run(tfjsOps(store), x) }));
 }
 
 export function toTensors(inputs: Record<string, FeedValue>): Record<string, tf.Tensor> {

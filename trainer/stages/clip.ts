@@ -3,11 +3,13 @@ import { join } from 'node:path';
 import { mixSeed } from '../../models/diffusion/rng.ts';
 import { imageEncoder } from '../../models/nn/image-encoder.ts';
 import { textEncoder } from '../../models/nn/text-encoder.ts';
-import { imageBatch, type RunContext, type StageSummary } from '../context.ts';
+import { imageBatch, imageData, type RunContext, type StageSummary } from '../context.ts';
 import { batchIndices, type Dataset } from '../data/dataset.ts';
 import { trainLoop } from '../loop.ts';
 import { tfjsOps } from '../tfjs/ops.ts';
-import { ParamStore } from '../tfjs/params.ts';
+import { ParamStore, storeOf } from '../tfjs/params.ts';
+import type { Ops } from '../../models/nn/ops.ts';
+import type { Objective } from '../objective.ts';
 import { saveWeights, loadWeights } from '../weights-io.ts';
 
 const l2 = (x: tf.Tensor) => tf.div(x, tf.add(tf.norm(x, 'euclidean', -1, true), 1e-6));
@@ -67,36 +69,58 @@ export function retrievalAccuracy(model: ClipModel, ds: Dataset): { accuracy: nu
   return { accuracy: correct / ds.samples.length, chance: 1 / captions.length, candidates: captions.length };
 }
 
-/** Symmetric InfoNCE with a learned temperature; captions repeated in a batch count as joint positives. */
+/** Rows scaled to unit L2 norm (ε-guarded), on any back end. */
+function normalizeRows<T>(ops: Ops<T>, x: T): T {
+  return ops.div(x, ops.addScalar(ops.sqrt(ops.reshape(ops.sum(ops.mul(x, x), -1), [1])), 1e-6));
+}
+
+/** Symmetric InfoNCE with a learned temperature (capped at 100); captions repeated in a batch count as joint positives. */
+export function clipObjective(ctx: RunContext, ds: Dataset): Objective {
+  const cfg = ctx.configs();
+  const b = ctx.preset.stages.clip.batchSize;
+  const s = ctx.preset.imageSize;
+  const tok = ctx.tokenizer();
+  return {
+    name: 'clip',
+    inputs: {
+      ids: { shape: [b, tok.maxLength], dtype: 'int32' },
+      images: { shape: [b, s, s, 3], dtype: 'float32', image: true },
+      targets: { shape: [b, b], dtype: 'float32' },
+    },
+    loss(net, x) {
+      const image = normalizeRows(net('image_encoder'), imageEncoder(net('image_encoder'), cfg.imageEncoder, x.images));
+      const text = normalizeRows(net('text_encoder'), textEncoder(net('text_encoder'), cfg.textEncoder, x.ids).pooled);
+      const ops = net('clip');
+      const logitScale = ops.param('logit_scale', [], { kind: 'fill', value: Math.log(1 / 0.07) });
+      const logits = ops.mul(ops.matmul(image, text, true), ops.exp(ops.clip(logitScale, -100, Math.log(100))));
+      const ce = (l: typeof logits) => ops.scale(ops.meanAll(ops.sum(ops.mul(x.targets, ops.logSoftmax(l)), 1)), -1);
+      return ops.scale(ops.add(ce(logits), ce(ops.transpose(logits, [1, 0]))), 0.5);
+    },
+    batch(step) {
+      const idx = batchIndices(ds.samples.length, b, mixSeed(ctx.seed, 1), step);
+      const caps = idx.map((i) => ds.samples[i].caption);
+      const targets = new Float32Array(b * b);
+      caps.forEach((a, i) => {
+        const same = caps.filter((c) => c === a).length;
+        caps.forEach((c, j) => (targets[i * b + j] = c === a ? 1 / same : 0));
+      });
+      return { ids: Int32Array.from(tok.encodeBatch(caps)), images: imageData(ds, idx), targets };
+    },
+  };
+}
+
 export async function clipStage(ctx: RunContext): Promise<StageSummary> {
   const dir = ctx.stageDir('clip');
   const ds = (await ctx.data()).train;
-  const sched = ctx.preset.stages.clip;
-  const text = new ParamStore('text_encoder', ctx.seed);
-  const image = new ParamStore('image_encoder', ctx.seed);
-  const temp = new ParamStore('clip', ctx.seed);
-  const model = clipModel(ctx, text, image);
-  const logitScale = temp.get('logit_scale', [], { kind: 'zeros' });
-  logitScale.assign(tf.scalar(Math.log(1 / 0.07)));
-  const n = ds.samples.length;
-  const result = await trainLoop({
-    ...ctx.loopOptions('clip', sched),
-    weightDecay: 0.01,
-    stores: [text, image, temp],
-    loss: (step) => {
-      const idx = batchIndices(n, sched.batchSize, mixSeed(ctx.seed, 1), step);
-      const caps = idx.map((i) => ds.samples[i].caption);
-      const same = tf.tensor2d(caps.flatMap((a) => caps.map((b) => (a === b ? 1 : 0))), [caps.length, caps.length]);
-      const targets = tf.div(same, tf.sum(same, 1, true));
-      const logits = tf.mul(tf.matMul(model.embedImages(imageBatch(ds, idx)), model.embedText(caps), false, true), tf.exp(tf.minimum(logitScale, Math.log(100))));
-      const ce = (l: tf.Tensor) => tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.logSoftmax(l)), 1)));
-      return tf.div(tf.add(ce(logits), ce(tf.transpose(logits))), 2) as tf.Scalar;
-    },
-  });
-  saveWeights(join(dir, 'text_encoder.bin'), text.export());
-  saveWeights(join(dir, 'image_encoder.bin'), image.export());
+  const engine = await ctx.engine(clipObjective(ctx, ds), { weightDecay: 0.01 });
+  const result = await trainLoop({ ...ctx.loopOptions('clip', ctx.preset.stages.clip), engine });
+  const [textWeights, imageWeights] = [engine.weights('text_encoder', 'param'), engine.weights('image_encoder', 'param')];
+  engine.dispose();
+  saveWeights(join(dir, 'text_encoder.bin'), textWeights);
+  saveWeights(join(dir, 'image_encoder.bin'), imageWeights);
+  const model = clipModel(ctx, storeOf('text_encoder', textWeights), storeOf('image_encoder', imageWeights));
   const heldOut = retrievalAccuracy(model, (await ctx.data()).heldOut);
   ctx.log(`clip: held-out zero-shot retrieval ${(heldOut.accuracy * 100).toFixed(1)}% (chance ${(heldOut.chance * 100).toFixed(1)}%, ${heldOut.candidates} captions)`);
-  [text, image, temp].forEach((s) => s.dispose());
+  [model.text, model.image].forEach((st) => st.dispose());
   return { steps: result.steps, wallSeconds: result.wallSeconds, finalLoss: result.finalLoss, retrieval: heldOut };
 }

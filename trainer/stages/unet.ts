@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs-core';
+import * as ort from 'onnxruntime-node';
 import { join } from 'node:path';
 import { createSchedule } from '../../models/diffusion/schedule.ts';
 import { createUniformRng, mixSeed } from '../../models/diffusion/rng.ts';
@@ -12,15 +12,14 @@ import { batchIndices } from '../data/dataset.ts';
 import { encodePng } from '../data/png.ts';
 import { noisedBatch } from '../diffusion-loss.ts';
 import { trainLoop } from '../loop.ts';
+import type { Objective } from '../objective.ts';
+import { idsTensor, inferenceSession } from '../ort/inference.ts';
 import { imageGrid } from '../report/grid.ts';
-import { tfjsRuntime } from '../runtime-tfjs.ts';
-import { tfjsOps } from '../tfjs/ops.ts';
-import { ParamStore } from '../tfjs/params.ts';
 import type { Preset } from '../presets.ts';
-import { saveWeights } from '../weights-io.ts';
-import { loadLatents } from './latents.ts';
-import { loadClip } from './clip.ts';
-import { loadVae } from './vae.ts';
+import { loadWeights, saveWeights } from '../weights-io.ts';
+import { loadLatents, type LatentSet } from './latents.ts';
+import { exportTextEncoder, exportUnet, exportVaeDecoder } from '../../models/onnx/export.ts';
+import { ortRuntime } from '../../models/pipeline/ort-runtime.ts';
 
 /** The fields of a manifest the pipeline reads, from the run's configs (before any bundle exists). */
 export function pipelineManifest(ctx: RunContext, scaleFactor: number): Manifest {
@@ -46,62 +45,95 @@ export async function samplePrompts(ctx: RunContext, n = 8): Promise<string[]> {
   return (await ctx.data()).heldOut.samples.slice(0, n).map((s) => s.caption);
 }
 
-/** Latent diffusion on frozen text states, condition dropout for classifier-free guidance, EMA weights. */
-export async function unetStage(ctx: RunContext): Promise<StageSummary> {
-  const dir = ctx.stageDir('unet');
+/**
+ * Latent diffusion on frozen text states: condition dropout for classifier-free guidance (the empty
+ * prompt's states, row 0, are what inference uses as unconditional), the preset's prediction type.
+ */
+export function unetObjective(ctx: RunContext, data: LatentSet & { latentShape: number[]; contextShape: number[] }): Objective {
   const p = ctx.preset;
   const sched = p.stages.unet;
   const cfg = ctx.configs().unet;
-  const data = loadLatents(ctx);
   const schedule = createSchedule(p.schedule);
-  const store = new ParamStore('unet', ctx.seed);
   const [, h, w, c] = data.latentShape;
   const [, T, D] = data.contextShape;
-  const n = data.captionIndex.length;
+  const b = sched.batchSize;
   const latentSize = h * w * c;
   const ctxSize = T * D;
-  const clip = loadClip(ctx);
-  const vae = loadVae(ctx);
+  return {
+    name: 'unet',
+    inputs: {
+      sample: { shape: [b, h, w, c], dtype: 'float32', image: true },
+      timestep: { shape: [b], dtype: 'float32' },
+      context: { shape: [b, T, D], dtype: 'float32' },
+      target: { shape: [b, h, w, c], dtype: 'float32', image: true },
+    },
+    loss(net, x) {
+      const ops = net('unet');
+      const d = ops.sub(unet(ops, cfg, { sample: x.sample, timestep: x.timestep, context: x.context }), x.target);
+      return ops.meanAll(ops.mul(d, d));
+    },
+    batch(step) {
+      const idx = batchIndices(data.captionIndex.length, b, mixSeed(ctx.seed, 4), step);
+      const x0 = new Float32Array(b * latentSize);
+      const context = new Float32Array(b * ctxSize);
+      const dropout = createUniformRng(mixSeed(ctx.seed, step, 0x9));
+      idx.forEach((i, k) => {
+        x0.set(data.latents.subarray(i * latentSize, (i + 1) * latentSize), k * latentSize);
+        const row = dropout() < p.conditionDropout ? 0 : data.captionIndex[i];
+        context.set(data.contexts.subarray(row * ctxSize, (row + 1) * ctxSize), k * ctxSize);
+      });
+      const { t, xt, target } = noisedBatch(schedule, x0, b, p.predictionType, ctx.seed, step);
+      return { sample: xt, timestep: t, context, target };
+    },
+  };
+}
+
+/** Text states [n, T, D] of prompts through the trained text encoder's exported graph. */
+export async function promptStates(ctx: RunContext, prompts: string[]): Promise<Float32Array> {
+  const cfg = ctx.configs().textEncoder;
+  const session = await inferenceSession(exportTextEncoder(cfg, loadWeights(join(ctx.dir, 'clip', 'text_encoder.bin')).weights));
+  const out = await session.run({ input_ids: idsTensor(ctx.tokenizer().encodeBatch(prompts), prompts.length, cfg.maxLength) });
+  await session.release();
+  return out.last_hidden_state.data as Float32Array;
+}
+
+export async function unetStage(ctx: RunContext): Promise<StageSummary> {
+  const dir = ctx.stageDir('unet');
+  const p = ctx.preset;
+  const cfg = ctx.configs().unet;
+  const data = loadLatents(ctx);
+  const [, h] = data.latentShape;
+  const [, T, D] = data.contextShape;
+  const engine = await ctx.engine(unetObjective(ctx, data), { emaDecay: p.emaDecay });
   const prompts = await samplePrompts(ctx);
-  const promptStates = tf.tidy(() => ({ cond: clip.hidden(prompts).dataSync() as Float32Array, uncond: clip.hidden(prompts.map(() => '')).dataSync() as Float32Array }));
-  const manifest = pipelineManifest(ctx, vae.scaleFactor);
+  const cond = await promptStates(ctx, prompts);
+  const uncond = await promptStates(ctx, prompts.map(() => ''));
+  const vae = loadWeights(join(ctx.dir, 'vae', 'vae_decoder.bin'));
+  const decoder = await inferenceSession(exportVaeDecoder(ctx.configs().vae, p.imageSize, vae.weights));
+  const manifest = pipelineManifest(ctx, vae.meta.scaleFactor as number);
 
   const sampleGrid = async (step: number, file: string) => {
-    const runtime = tfjsRuntime(cfg, store, vae);
+    const net = await inferenceSession(exportUnet(cfg, h, T, engine.weights('unet', 'ema')));
+    const runtime = ortRuntime(ort, { unet: net, vaeDecoder: decoder });
     const dims = [prompts.length, T, D];
     const rows = [];
     for (const guidance of [1, p.defaults.guidance]) {
-      const out = await generate(runtime, manifest, { cond: { data: promptStates.cond, dims }, uncond: { data: promptStates.uncond, dims }, seed: 1234, guidance, steps: p.defaults.steps });
+      const out = await generate(runtime, manifest, { cond: { data: cond, dims }, uncond: { data: uncond, dims }, seed: 1234, guidance, steps: p.defaults.steps });
       rows.push(...batchToImages(out.data, out.dims));
     }
+    await net.release();
     writeAtomic(join(dir, file), encodePng(imageGrid(rows, prompts.length)));
     ctx.log(`\nunet: sample grid at step ${step} → ${join(dir, file)} (rows: guidance 1, ${p.defaults.guidance})`);
   };
 
   const result = await trainLoop({
-    ...ctx.loopOptions('unet', sched),
-    emaDecay: p.emaDecay,
+    ...ctx.loopOptions('unet', p.stages.unet),
     sampleEvery: 500,
-    stores: [store],
-    loss: (step) => {
-      const idx = batchIndices(n, sched.batchSize, mixSeed(ctx.seed, 4), step);
-      const x0 = new Float32Array(idx.length * latentSize);
-      const context = new Float32Array(idx.length * ctxSize);
-      const dropout = createUniformRng(mixSeed(ctx.seed, step, 0x9));
-      idx.forEach((i, k) => {
-        x0.set(data.latents.subarray(i * latentSize, (i + 1) * latentSize), k * latentSize);
-        // Condition dropout: the empty prompt's states (row 0) are what inference uses as "unconditional".
-        const row = dropout() < p.conditionDropout ? 0 : data.captionIndex[i];
-        context.set(data.contexts.subarray(row * ctxSize, (row + 1) * ctxSize), k * ctxSize);
-      });
-      const { t, xt, target } = noisedBatch(schedule, tf.tensor4d(x0, [idx.length, h, w, c]), p.predictionType, ctx.seed, step);
-      const out = unet(tfjsOps(store), cfg, { sample: xt, timestep: t, context: tf.tensor3d(context, [idx.length, T, D]) });
-      return tf.mean(tf.squaredDifference(out, target)) as tf.Scalar;
-    },
+    engine,
     onSample: (step) => sampleGrid(step, `samples-${String(step).padStart(6, '0')}.png`),
   });
-  const ema = result.ema!.get('unet')!;
-  saveWeights(join(dir, 'unet.bin'), ema);
-  [vae.encoder, vae.decoder, clip.text, clip.image, store].forEach((s) => s.dispose());
+  saveWeights(join(dir, 'unet.bin'), engine.weights('unet', 'ema'));
+  engine.dispose();
+  await decoder.release();
   return { steps: result.steps, wallSeconds: result.wallSeconds, finalLoss: result.finalLoss };
 }

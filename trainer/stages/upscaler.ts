@@ -1,15 +1,13 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { join } from 'node:path';
 import { createSchedule } from '../../models/diffusion/schedule.ts';
-import { downscale, resizeBicubic } from '../../models/image.ts';
-import { createUniformRng, mixSeed } from '../../models/diffusion/rng.ts';
+import { cropImage, downscale, resizeBicubic } from '../../models/image.ts';
+import { createRng, createUniformRng, mixSeed } from '../../models/diffusion/rng.ts';
 import { unet } from '../../models/nn/unet.ts';
-import { imageBatch, type RunContext, type StageSummary } from '../context.ts';
-import { batchIndices } from '../data/dataset.ts';
+import type { RunContext, StageSummary } from '../context.ts';
+import { batchIndices, type Dataset } from '../data/dataset.ts';
 import { noisedBatch } from '../diffusion-loss.ts';
 import { trainLoop } from '../loop.ts';
-import { tfjsOps } from '../tfjs/ops.ts';
-import { ParamStore } from '../tfjs/params.ts';
+import type { Objective } from '../objective.ts';
 import { saveWeights } from '../weights-io.ts';
 
 /**
@@ -19,48 +17,64 @@ import { saveWeights } from '../weights-io.ts';
  * sample (zero terminal SNR) is the regression estimate. The condition is noise-augmented at a random level
  * in [0, 2·noiseLevel) (level 0 = clean), given to the network; inference uses `noiseLevel`.
  */
-export async function upscalerStage(ctx: RunContext): Promise<StageSummary> {
-  const dir = ctx.stageDir('upscaler');
-  const up = ctx.preset.upscaler;
-  const cfg = ctx.configs().upscaler;
-  if (!up || !cfg) throw new Error(`preset ${ctx.preset.name} has no upscaler`);
-  const hi = (await ctx.data(2 * ctx.preset.imageSize)).train;
+export function upscalerObjective(ctx: RunContext, hi: Dataset): Objective {
+  const up = ctx.preset.upscaler!;
+  const cfg = ctx.configs().upscaler!;
   const schedule = createSchedule(ctx.preset.schedule);
-  const store = new ParamStore('upscaler', ctx.seed);
-  const result = await trainLoop({
-    ...ctx.loopOptions('upscaler', up),
-    emaDecay: ctx.preset.emaDecay,
-    stores: [store],
-    loss: (step) => {
-      const idx = batchIndices(hi.samples.length, up.batchSize, mixSeed(ctx.seed, 5), step);
+  const b = up.batchSize;
+  const crop = up.cropSize;
+  const half = crop / 2;
+  return {
+    name: 'upscaler',
+    inputs: {
+      sample: { shape: [b, crop, crop, 3], dtype: 'float32', image: true },
+      timestep: { shape: [b], dtype: 'float32' },
+      lowRes: { shape: [b, half, half, 3], dtype: 'float32', image: true },
+      noiseLevel: { shape: [b], dtype: 'float32' },
+      target: { shape: [b, crop, crop, 3], dtype: 'float32', image: true },
+    },
+    loss(net, x) {
+      const ops = net('upscaler');
+      const d = ops.sub(unet(ops, cfg, { sample: x.sample, timestep: x.timestep, lowRes: x.lowRes, noiseLevel: x.noiseLevel }), x.target);
+      return ops.meanAll(ops.mul(d, d));
+    },
+    batch(step) {
+      const idx = batchIndices(hi.samples.length, b, mixSeed(ctx.seed, 5), step);
       // Random crops: the upscaler is fully convolutional, so small crops train it at a fraction of the cost.
-      const crop = up.cropSize;
-      const full = imageBatch(hi, idx);
-      const bicubicData = new Float32Array(full.size);
+      const off = createUniformRng(mixSeed(ctx.seed, step, 0xc));
+      const residual = new Float32Array(b * crop * crop * 3);
+      const low = new Float32Array(b * half * half * 3);
       idx.forEach((i, k) => {
         const im = hi.samples[i].image;
-        bicubicData.set(resizeBicubic(downscale(im, 2), im.width, im.height).data, k * im.data.length);
+        const [oy, ox] = [0, 0].map(() => 2 * Math.floor((off() * (hi.imageSize - crop)) / 2));
+        const x0 = cropImage(im, oy, ox, crop);
+        const base = cropImage(resizeBicubic(downscale(im, 2), im.width, im.height), oy, ox, crop);
+        for (let j = 0; j < x0.data.length; j++) residual[k * x0.data.length + j] = x0.data[j] - base.data[j];
+        low.set(downscale(x0, 2).data, k * half * half * 3);
       });
-      const bicubic = tf.tensor4d(bicubicData, full.shape);
-      const off = createUniformRng(mixSeed(ctx.seed, step, 0xc));
-      const offsets = idx.map(() => [2 * Math.floor((off() * (hi.imageSize - crop)) / 2), 2 * Math.floor((off() * (hi.imageSize - crop)) / 2)]);
-      const cropOf = (t: tf.Tensor4D) => tf.concat(offsets.map(([oy, ox], k) => tf.slice(t, [k, oy, ox, 0], [1, crop, crop, 3]))) as tf.Tensor4D;
-      const x0 = cropOf(full);
-      const low = tf.avgPool(x0, 2, 2, 'valid') as tf.Tensor4D;
       const rand = createUniformRng(mixSeed(ctx.seed, step, 0xa));
       const levels = Float32Array.from(idx, () => Math.floor(rand() * 2 * up.noiseLevel));
       // Level 0 is the clean image, as in the pipeline.
-      const abar = (l: number) => (l > 0 ? schedule.alphasCumprod[l] : 1);
-      const a = tf.tensor4d(Float32Array.from(levels, (l) => Math.sqrt(abar(l))), [idx.length, 1, 1, 1]);
-      const s = tf.tensor4d(Float32Array.from(levels, (l) => Math.sqrt(1 - abar(l))), [idx.length, 1, 1, 1]);
-      const lowAug = tf.add(tf.mul(a, low), tf.mul(s, tf.randomNormal(low.shape, 0, 1, 'float32', mixSeed(ctx.seed, step, 0xb))));
-      const residual = tf.sub(x0, cropOf(bicubic)) as tf.Tensor4D;
-      const { t, xt, target } = noisedBatch(schedule, residual, up.predictionType, mixSeed(ctx.seed, 6), step);
-      const out = unet(tfjsOps(store), cfg, { sample: xt, timestep: t, lowRes: lowAug, noiseLevel: tf.tensor1d(levels) });
-      return tf.mean(tf.squaredDifference(out, target)) as tf.Scalar;
+      const noise = createRng(mixSeed(ctx.seed, step, 0xb)).fill(low.length);
+      const per = half * half * 3;
+      levels.forEach((level, k) => {
+        const abar = level > 0 ? schedule.alphasCumprod[level] : 1;
+        for (let j = k * per; j < (k + 1) * per; j++) low[j] = Math.sqrt(abar) * low[j] + Math.sqrt(1 - abar) * noise[j];
+      });
+      const { t, xt, target } = noisedBatch(schedule, residual, b, up.predictionType, mixSeed(ctx.seed, 6), step);
+      return { sample: xt, timestep: t, lowRes: low, noiseLevel: levels, target };
     },
-  });
-  saveWeights(join(dir, 'upscaler.bin'), result.ema!.get('upscaler')!);
-  store.dispose();
+  };
+}
+
+export async function upscalerStage(ctx: RunContext): Promise<StageSummary> {
+  const up = ctx.preset.upscaler;
+  if (!up || !ctx.configs().upscaler) throw new Error(`preset ${ctx.preset.name} has no upscaler`);
+  const dir = ctx.stageDir('upscaler');
+  const hi = (await ctx.data(2 * ctx.preset.imageSize)).train;
+  const engine = await ctx.engine(upscalerObjective(ctx, hi), { emaDecay: ctx.preset.emaDecay });
+  const result = await trainLoop({ ...ctx.loopOptions('upscaler', up), engine });
+  saveWeights(join(dir, 'upscaler.bin'), engine.weights('upscaler', 'ema'));
+  engine.dispose();
   return { steps: result.steps, wallSeconds: result.wallSeconds, finalLoss: result.finalLoss };
 }

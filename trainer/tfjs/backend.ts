@@ -15,7 +15,8 @@ export interface TrainingBackend {
   source: string;
 }
 
-async function tryImport(pkg: string): Promise<boolean> {
+/** Whether an optional package loads here (tfjs-node and tfjs-node-gpu need libtensorflow). */
+export async function tryImport(pkg: string): Promise<boolean> {
   try {
     // A variable specifier: these optional packages are absent where libtensorflow cannot be installed.
     await import(/* @vite-ignore */ pkg);

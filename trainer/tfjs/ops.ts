@@ -24,6 +24,9 @@ export function tfjsOps(store: ParamStore): Ops<T> {
     sin: (x) => tf.sin(x),
     cos: (x) => tf.cos(x),
     exp: (x) => tf.exp(x),
+    sqrt: (x) => tf.sqrt(x),
+    abs: (x) => tf.abs(x),
+    clip: (x, lo, hi) => tf.clipByValue(x, lo, hi),
 
     linear(x, w, b) {
       const inDim = x.shape[x.shape.length - 1];
@@ -34,11 +37,13 @@ export function tfjsOps(store: ParamStore): Ops<T> {
     },
     matmul: (a, b, transposeB = false) => tf.matMul(a, b, false, transposeB),
     softmax: (x) => tf.softmax(x),
+    logSoftmax: (x) => tf.logSoftmax(x),
     layerNorm(x, gamma, beta, eps) {
       const { mean, variance } = tf.moments(x, -1, true);
       return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), gamma), beta);
     },
     sum: (x, axis) => tf.sum(x, axis),
+    meanAll: (x) => tf.mean(x),
 
     reshape: (x, tail) => tf.reshape(x, withBatch(x, tail)),
     transpose: (x, perm) => tf.transpose(x, perm),

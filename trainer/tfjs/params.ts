@@ -1,32 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createRng } from '../../models/diffusion/rng.ts';
 import { InvalidArgumentError } from '../../models/errors.ts';
 import type { ParamInit } from '../../models/nn/ops.ts';
-import { weightSize, type WeightMap } from '../../models/nn/weights.ts';
-
-/** FNV-1a: a stable per-name seed, so a parameter's initial value does not depend on creation order. */
-function hashName(name: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
-export function initialValues(name: string, shape: number[], init: ParamInit, seed: number): Float32Array {
-  const n = weightSize(shape);
-  switch (init.kind) {
-    case 'zeros':
-      return new Float32Array(n);
-    case 'ones':
-      return new Float32Array(n).fill(1);
-    case 'normal':
-    case 'fan-in': {
-      const std = init.kind === 'normal' ? init.std : 1 / Math.sqrt(3 * init.fanIn);
-      const values = createRng((hashName(name) ^ seed) >>> 0).fill(n);
-      for (let i = 0; i < n; i++) values[i] *= std;
-      return values;
-    }
-  }
-}
+import type { WeightMap } from '../../models/nn/weights.ts';
+import { initialValues } from '../param-init.ts';
 
 /** The trainable variables of one network, created on first use with seeded, order-independent values. */
 export class ParamStore {
@@ -70,4 +46,11 @@ export class ParamStore {
     for (const v of this.variables.values()) v.dispose();
     this.variables.clear();
   }
+}
+
+/** A store holding given weights (an engine's result), for inference through the tfjs ops. */
+export function storeOf(prefix: string, weights: WeightMap): ParamStore {
+  const store = new ParamStore(prefix, 0);
+  for (const [name, w] of weights) store.variables.set(name, tf.variable(tf.tensor(w.data, w.shape), false));
+  return store;
 }

@@ -1,0 +1,108 @@
+import * as ort from 'onnxruntime-node';
+import { availableParallelism } from 'node:os';
+import type { WeightMap } from '../../models/nn/weights.ts';
+import type { StoredTensor } from '../checkpoint.ts';
+import { ADAM, type EngineSettings, type TrainingEngine } from '../engine.ts';
+import { objectiveParams, type Feeds, type Objective, type ParamSpec } from '../objective.ts';
+import { initialValues } from '../param-init.ts';
+import { buildTrainGraph, type TrainGraphOptions } from './train-graph.ts';
+
+export interface OrtEngineOptions extends TrainGraphOptions {
+  /** onnxruntime intra-op threads; default: every core (`availableParallelism()`). */
+  threads?: number;
+}
+
+const KINDS = ['param', 'adam_m', 'adam_v', 'ema'] as const;
+type Kind = (typeof KINDS)[number];
+
+/** The objective's data as onnxruntime feeds: token ids widen to int64. */
+export function ortFeeds(objective: Objective, feeds: Feeds): Record<string, ort.Tensor> {
+  const out: Record<string, ort.Tensor> = {};
+  for (const [name, spec] of Object.entries(objective.inputs)) {
+    const data = feeds[name];
+    if (!data) throw new Error(`objective ${objective.name}: batch has no input '${name}'`);
+    out[name] =
+      spec.dtype === 'int32' ? new ort.Tensor('int64', BigInt64Array.from(data, (x) => BigInt(x)), spec.shape) : new ort.Tensor('float32', data as Float32Array, spec.shape);
+  }
+  return out;
+}
+
+/**
+ * The native-speed engine: the objective's forward pass, reverse-mode gradients, clipping, AdamW and the
+ * EMA as one ONNX graph, one `session.run` per step on onnxruntime-node's CPU kernels on every core. The
+ * state lives in flat Float32Arrays here, fed in and taken back each step.
+ */
+export async function createOrtEngine(objective: Objective, settings: EngineSettings, options: OrtEngineOptions = {}): Promise<TrainingEngine & { params: ParamSpec[]; lastGradients?: Float32Array }> {
+  const params = objectiveParams(objective);
+  const total = params.reduce((s, p) => s + p.size, 0);
+  const bytes = buildTrainGraph(objective, params, { ...settings, ...ADAM }, options);
+  const session = await ort.InferenceSession.create(bytes, {
+    intraOpNumThreads: options.threads ?? availableParallelism(),
+    interOpNumThreads: 1, enableProfiling: !!process.env.ORT_PROFILE, profileFilePrefix: '/tmp/ortprof',
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  });
+  const state: Record<Kind, Float32Array> = {
+    param: new Float32Array(total),
+    adam_m: new Float32Array(total),
+    adam_v: new Float32Array(total),
+    ema: new Float32Array(total),
+  };
+  for (const p of params) state.param.set(initialValues(p.name, p.shape, p.init, settings.seed), p.offset);
+  state.ema.set(state.param);
+  const hasEma = settings.emaDecay !== undefined;
+  const kinds = KINDS.filter((k) => k !== 'ema' || hasEma);
+  const scalar = (x: number) => new ort.Tensor('float32', Float32Array.of(x), []);
+
+  const engine = {
+    name: 'ort',
+    params,
+    lastGradients: undefined as Float32Array | undefined,
+    async step(step: number, lr: number) {
+      const t = step + 1;
+      const feeds: Record<string, ort.Tensor> = {
+        ...ortFeeds(objective, objective.batch(step)),
+        params: new ort.Tensor('float32', state.param, [total]),
+        adam_m: new ort.Tensor('float32', state.adam_m, [total]),
+        adam_v: new ort.Tensor('float32', state.adam_v, [total]),
+        lr: scalar(lr),
+        c1: scalar(1 / (1 - ADAM.beta1 ** t)),
+        c2: scalar(1 / (1 - ADAM.beta2 ** t)),
+      };
+      if (hasEma) feeds.ema = new ort.Tensor('float32', state.ema, [total]);
+      const out = await session.run(feeds);
+      const loss = (out.loss.data as Float32Array)[0];
+      if (options.exposeGradients) engine.lastGradients = out.grads.data as Float32Array;
+      if (Number.isFinite(loss)) {
+        state.param = out.params_out.data as Float32Array;
+        state.adam_m = out.adam_m_out.data as Float32Array;
+        state.adam_v = out.adam_v_out.data as Float32Array;
+        if (hasEma) state.ema = out.ema_out.data as Float32Array;
+      }
+      return loss;
+    },
+    checkpointTensors() {
+      const tensors = new Map<string, StoredTensor>();
+      for (const p of params) for (const k of kinds) tensors.set(`${k}:${p.key}`, { shape: p.shape, data: state[k].slice(p.offset, p.offset + p.size) });
+      return tensors;
+    },
+    restore(tensors: Map<string, StoredTensor>, source: string) {
+      for (const p of params)
+        for (const k of kinds) {
+          const tensor = tensors.get(`${k}:${p.key}`);
+          if (!tensor || tensor.data.length !== p.size) throw new Error(`checkpoint ${source} has no ${k}:${p.key} of shape [${p.shape}]; was it made by another config?`);
+          state[k].set(tensor.data, p.offset);
+        }
+    },
+    weights(network: string, which: 'param' | 'ema') {
+      const from = which === 'ema' && hasEma ? state.ema : state.param;
+      const out: WeightMap = new Map();
+      for (const p of params) if (p.network === network) out.set(p.name, { shape: p.shape, data: from.slice(p.offset, p.offset + p.size) });
+      return out;
+    },
+    dispose() {
+      void session.release();
+    },
+  };
+  return engine;
+}

@@ -1,0 +1,99 @@
+import type { Ops } from '../../models/nn/ops.ts';
+import { OnnxGraph } from '../../models/onnx/graph.ts';
+import { onnxOps, type Sym } from '../../models/onnx/ops.ts';
+import { encodeModel } from '../../models/onnx/writer.ts';
+import type { Objective, ParamSpec } from '../objective.ts';
+import { GradTape, gradOps } from './grad-ops.ts';
+
+export interface OptimizerSettings {
+  weightDecay: number;
+  clipNorm: number;
+  /** EMA decay of the parameters; undefined = no EMA input or output. */
+  emaDecay?: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+}
+
+export interface TrainGraphOptions {
+  /** Also output the flat raw gradient `grads` (before clipping): gradient tests. */
+  exposeGradients?: boolean;
+}
+
+/**
+ * One training step as one ONNX graph: inputs are the flat parameter vector, the AdamW moments, the EMA,
+ * the scalars `lr`, `c1` = 1/(1−β₁ᵗ) and `c2` = 1/(1−β₂ᵗ) (so warm-up, decay and bias correction need no new
+ * graph), and the objective's data; outputs are the loss, the global gradient norm and the updated vectors.
+ * AdamW matches the tfjs loop: global-norm clipping, decoupled decay on parameters of rank > 1.
+ */
+export function buildTrainGraph(objective: Objective, params: ParamSpec[], opt: OptimizerSettings, options: TrainGraphOptions = {}): Uint8Array {
+  const graph = new OnnxGraph(`train_${objective.name}`);
+  const tape = new GradTape(graph);
+  const total = params.reduce((s, p) => s + p.size, 0);
+  const vec = (name: string) => graph.addInput({ name, dtype: 'float32', dims: [total] });
+  const [flat, m, v] = [vec('params'), vec('adam_m'), vec('adam_v')];
+  const ema = opt.emaDecay !== undefined ? vec('ema') : undefined;
+  const [lr, c1, c2] = ['lr', 'c1', 'c2'].map((name) => graph.addInput({ name, dtype: 'float32', dims: [] }));
+
+  const byKey = new Map(params.map((p) => [p.key, p]));
+  const syms = new Map<string, Sym>();
+  const paramSym = (key: string): Sym => {
+    let s = syms.get(key);
+    if (!s) {
+      const p = byKey.get(key);
+      if (!p) throw new Error(`objective ${objective.name} asked for parameter ${key}, which shape discovery did not see`);
+      const sliced = graph.node('Slice', [flat, graph.int64Initializer('off', [p.offset]), graph.int64Initializer('end', [p.offset + p.size])])[0];
+      s = tape.track({ name: graph.node('Reshape', [sliced, graph.int64Initializer('shape', p.shape)])[0], shape: p.shape, image: false });
+      syms.set(key, s);
+    }
+    return s;
+  };
+  const views = new Map<string, Ops<Sym>>();
+  const net = (network: string) => {
+    let view = views.get(network);
+    if (!view) {
+      view = gradOps(onnxOps(graph, new Map(), { params: (name) => paramSym(`${network}/${name}`) }), tape);
+      views.set(network, view);
+    }
+    return view;
+  };
+
+  const inputs: Record<string, Sym> = {};
+  for (const [name, spec] of Object.entries(objective.inputs)) {
+    graph.addInput({ name, dtype: spec.dtype === 'int32' ? 'int64' : 'float32', dims: spec.shape });
+    // Images arrive NHWC as the objective builds them; the builder's image tensors are NCHW.
+    inputs[name] = spec.image
+      ? { name: graph.node('Transpose', [name], { perm: { ints: [0, 3, 1, 2] } })[0], shape: spec.shape, image: true }
+      : { name, shape: spec.shape, image: false };
+  }
+  const loss = objective.loss(net, inputs);
+
+  const grads = tape.gradients(loss, params.map((p) => paramSym(p.key)));
+  const n = (op: string, ins: string[], attrs = {}) => graph.node(op, ins, attrs)[0];
+  const c = (x: number) => graph.floatInitializer('opt', [], Float32Array.of(x));
+  const g = n(
+    'Concat',
+    grads.map((gr, i) => (gr ? n('Reshape', [gr, graph.int64Initializer('flat', [-1])]) : graph.floatInitializer('zero_grad', [params[i].size], new Float32Array(params[i].size)))),
+    { axis: { i: 0 } },
+  );
+  const norm = n('Sqrt', [n('ReduceSumSquare', [g], { keepdims: { i: 0 } })]);
+  const clipped = n('Mul', [g, n('Div', [c(opt.clipNorm), n('Max', [norm, c(opt.clipNorm)])])]);
+  const m2 = n('Add', [n('Mul', [m, c(opt.beta1)]), n('Mul', [clipped, c(1 - opt.beta1)])]);
+  const v2 = n('Add', [n('Mul', [v, c(opt.beta2)]), n('Mul', [n('Mul', [clipped, clipped]), c(1 - opt.beta2)])]);
+  let update = n('Div', [n('Mul', [m2, c1]), n('Add', [n('Sqrt', [n('Mul', [v2, c2])]), c(opt.epsilon)])]);
+  if (opt.weightDecay > 0) {
+    const mask = new Float32Array(total);
+    for (const p of params) if (p.shape.length > 1) mask.fill(opt.weightDecay, p.offset, p.offset + p.size);
+    update = n('Add', [update, n('Mul', [flat, graph.floatInitializer('decay', [total], mask)])]);
+  }
+  const p2 = n('Sub', [flat, n('Mul', [update, lr])]);
+  const out = (name: string, from: string, dims: number[]) => graph.addOutput(from, { name, dtype: 'float32', dims });
+  out('loss', loss.name, []);
+  out('grad_norm', norm, []);
+  out('params_out', p2, [total]);
+  out('adam_m_out', m2, [total]);
+  out('adam_v_out', v2, [total]);
+  if (ema) out('ema_out', n('Add', [n('Mul', [ema, c(opt.emaDecay!)]), n('Mul', [p2, c(1 - opt.emaDecay!)])]), [total]);
+  if (options.exposeGradients) out('grads', g, [total]);
+  return encodeModel(graph, { network: `train_${objective.name}` });
+}
