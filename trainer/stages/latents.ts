@@ -1,9 +1,8 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { join } from 'node:path';
-import { imageBatch, type RunContext, type StageSummary } from '../context.ts';
+import { imageData, type RunContext, type StageSummary } from '../context.ts';
 import { loadCheckpoint, saveCheckpoint } from '../checkpoint.ts';
-import { loadClip } from './clip.ts';
-import { loadVae } from './vae.ts';
+import { textStates, vaeSessions } from '../ort/inference.ts';
+import { loadWeights } from '../weights-io.ts';
 
 export interface LatentSet {
   /** Scaled latents [N, h, w, c]. */
@@ -20,38 +19,39 @@ export async function latentsStage(ctx: RunContext): Promise<StageSummary> {
   const t0 = Date.now();
   const dir = ctx.stageDir('latents');
   const ds = (await ctx.data()).train;
-  const vae = loadVae(ctx);
-  const clip = loadClip(ctx);
+  const cfg = ctx.configs();
+  const enc = loadWeights(join(ctx.dir, 'vae', 'vae_encoder.bin'));
+  const vae = await vaeSessions(cfg.vae, ctx.preset.imageSize, enc.weights, loadWeights(join(ctx.dir, 'vae', 'vae_decoder.bin')).weights);
+  const scaleFactor = enc.meta.scaleFactor as number;
   const captions = ['', ...new Set(ds.samples.map((s) => s.caption))];
   const row = new Map(captions.map((c, i) => [c, i]));
-  const chunk = 64;
-  const parts: Float32Array[] = [];
-  let shape: number[] = [];
-  for (let i = 0; i < ds.samples.length; i += chunk) {
-    const idx = ds.samples.slice(i, i + chunk).map((_, k) => i + k);
-    parts.push(tf.tidy(() => {
-      const mean = vae.encode(imageBatch(ds, idx)).mean;
-      shape = mean.shape;
-      return tf.mul(mean, vae.scaleFactor).dataSync() as Float32Array;
-    }));
+  const l = cfg.latentSize;
+  const shape = [ds.samples.length, l, l, cfg.vae.latentChannels];
+  const per = l * l * cfg.vae.latentChannels;
+  const latents = new Float32Array(ds.samples.length * per);
+  for (let i = 0; i < ds.samples.length; i += 64) {
+    const idx = ds.samples.slice(i, i + 64).map((_, k) => i + k);
+    const mean = await vae.encode(imageData(ds, idx), idx.length);
+    for (let j = 0; j < mean.length; j++) latents[i * per + j] = mean[j] * scaleFactor;
   }
-  const latents = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  parts.reduce((at, p) => (latents.set(p, at), at + p.length), 0);
-  const { maxLength } = ctx.tokenizer();
-  const width = ctx.configs().textEncoder.width;
-  // In chunks: one batch of thousands of captions aborts the wasm back end (heap exhausted).
-  const contexts = new Float32Array(captions.length * maxLength * width);
-  for (let i = 0; i < captions.length; i += 256) contexts.set(tf.tidy(() => clip.hidden(captions.slice(i, i + 256)).dataSync() as Float32Array), i * maxLength * width);
+  await vae.release();
+  const tok = ctx.tokenizer();
+  const width = cfg.textEncoder.width;
+  const textWeights = loadWeights(join(ctx.dir, 'clip', 'text_encoder.bin')).weights;
+  const contexts = new Float32Array(captions.length * tok.maxLength * width);
+  for (let i = 0; i < captions.length; i += 256) {
+    const chunk = captions.slice(i, i + 256);
+    contexts.set(await textStates(cfg.textEncoder, textWeights, tok.encodeBatch(chunk), chunk.length), i * tok.maxLength * width);
+  }
   saveCheckpoint(join(dir, 'latents.bin'), {
     step: 0,
     meta: { captions },
     tensors: new Map([
-      ['latents', { shape: [ds.samples.length, ...shape.slice(1)], data: latents }],
-      ['contexts', { shape: [captions.length, maxLength, width], data: contexts }],
+      ['latents', { shape, data: latents }],
+      ['contexts', { shape: [captions.length, tok.maxLength, width], data: contexts }],
       ['captionIndex', { shape: [ds.samples.length], data: Float32Array.from(ds.samples, (s) => row.get(s.caption)!) }],
     ]),
   });
-  [vae.encoder, vae.decoder, clip.text, clip.image].forEach((s) => s.dispose());
   ctx.log(`latents: ${ds.samples.length} images → ${shape.slice(1).join('×')} latents, ${captions.length} distinct captions`);
   return { steps: 0, wallSeconds: (Date.now() - t0) / 1000, samples: ds.samples.length, captions: captions.length };
 }

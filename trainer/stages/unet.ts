@@ -13,12 +13,12 @@ import { encodePng } from '../data/png.ts';
 import { noisedBatch } from '../diffusion-loss.ts';
 import { trainLoop } from '../loop.ts';
 import type { Objective } from '../objective.ts';
-import { idsTensor, inferenceSession } from '../ort/inference.ts';
+import { inferenceSession, textStates } from '../ort/inference.ts';
 import { imageGrid } from '../report/grid.ts';
 import type { Preset } from '../presets.ts';
 import { loadWeights, saveWeights } from '../weights-io.ts';
 import { loadLatents, type LatentSet } from './latents.ts';
-import { exportTextEncoder, exportUnet, exportVaeDecoder } from '../../models/onnx/export.ts';
+import { exportUnet, exportVaeDecoder } from '../../models/onnx/export.ts';
 import { ortRuntime } from '../../models/pipeline/ort-runtime.ts';
 
 /** The fields of a manifest the pipeline reads, from the run's configs (before any bundle exists). */
@@ -89,12 +89,8 @@ export function unetObjective(ctx: RunContext, data: LatentSet & { latentShape: 
 }
 
 /** Text states [n, T, D] of prompts through the trained text encoder's exported graph. */
-export async function promptStates(ctx: RunContext, prompts: string[]): Promise<Float32Array> {
-  const cfg = ctx.configs().textEncoder;
-  const session = await inferenceSession(exportTextEncoder(cfg, loadWeights(join(ctx.dir, 'clip', 'text_encoder.bin')).weights));
-  const out = await session.run({ input_ids: idsTensor(ctx.tokenizer().encodeBatch(prompts), prompts.length, cfg.maxLength) });
-  await session.release();
-  return out.last_hidden_state.data as Float32Array;
+export function promptStates(ctx: RunContext, prompts: string[]): Promise<Float32Array> {
+  return textStates(ctx.configs().textEncoder, loadWeights(join(ctx.dir, 'clip', 'text_encoder.bin')).weights, ctx.tokenizer().encodeBatch(prompts), prompts.length);
 }
 
 export async function unetStage(ctx: RunContext): Promise<StageSummary> {

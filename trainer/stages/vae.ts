@@ -2,14 +2,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import { join } from 'node:path';
 import { createRng, mixSeed } from '../../models/diffusion/rng.ts';
 import { vaeDecoder, vaeEncoder } from '../../models/nn/vae.ts';
-import { imageBatch, imageData, type RunContext, type StageSummary } from '../context.ts';
+import { imageData, type RunContext, type StageSummary } from '../context.ts';
 import { batchIndices, type Dataset } from '../data/dataset.ts';
 import { encodePng } from '../data/png.ts';
 import { writeAtomic } from '../checkpoint.ts';
 import { trainLoop } from '../loop.ts';
 import { imageGrid } from '../report/grid.ts';
 import { tfjsOps } from '../tfjs/ops.ts';
-import { ParamStore, storeOf } from '../tfjs/params.ts';
+import { ParamStore } from '../tfjs/params.ts';
+import { vaeSessions } from '../ort/inference.ts';
 import type { Objective } from '../objective.ts';
 import { loadWeights, saveWeights } from '../weights-io.ts';
 
@@ -82,52 +83,44 @@ export async function vaeStage(ctx: RunContext): Promise<StageSummary> {
   const sched = ctx.preset.stages.vae;
   const engine = await ctx.engine(vaeObjective(ctx, ds));
   const preview = ds.samples.slice(0, 8).map((_, i) => i);
-  const current = () => vaeModel(ctx, storeOf('vae_encoder', engine.weights('vae_encoder', 'param')), storeOf('vae_decoder', engine.weights('vae_decoder', 'param')));
+  const sessions = () => vaeSessions(ctx.configs().vae, ctx.preset.imageSize, engine.weights('vae_encoder', 'param'), engine.weights('vae_decoder', 'param'));
   const result = await trainLoop({
     ...ctx.loopOptions('vae', sched),
     sampleEvery: 200,
     engine,
-    onSample: (step) => {
-      const m = current();
-      const grid = tf.tidy(() => {
-        const x = imageBatch(ds, preview);
-        const y = m.decode(m.encode(x).mean);
-        return tf.concat([x, y], 0).dataSync() as Float32Array;
-      });
-      m.encoder.dispose();
-      m.decoder.dispose();
+    onSample: async (step) => {
+      const vae = await sessions();
+      const x = imageData(ds, preview);
+      const y = await vae.decode(await vae.encode(x, preview.length), preview.length);
+      await vae.release();
       const s = ds.imageSize;
-      const images = Array.from({ length: 16 }, (_, k) => ({ width: s, height: s, data: grid.slice(k * s * s * 3, (k + 1) * s * s * 3) }));
+      const images = [x, y].flatMap((d) => preview.map((_, k) => ({ width: s, height: s, data: d.slice(k * s * s * 3, (k + 1) * s * s * 3) })));
       writeAtomic(join(dir, `reconstructions-${String(step).padStart(6, '0')}.png`), encodePng(imageGrid(images, 8)));
     },
   });
-  const m = current();
-  engine.dispose();
   // Scale latents to unit variance for diffusion, as Stable Diffusion's 0.18215 does for its VAE.
-  // In chunks: the wasm heap is bounded, and a whole dataset through the decoder at once exhausts it.
+  const vae = await sessions();
   let [sum, sumSq, count, se, pixels] = [0, 0, 0, 0, 0];
   for (let i = 0; i < Math.min(ds.samples.length, 512); i += 32) {
     const idx = ds.samples.slice(i, i + 32).map((_, k) => i + k);
-    const [lat, sq] = tf.tidy(() => {
-      const x = imageBatch(ds, idx);
-      const mean = m.encode(x).mean;
-      return [mean.dataSync() as Float32Array, tf.sum(tf.reshape(tf.squaredDifference(m.decode(mean), x), [-1])).dataSync()[0]] as const;
-    });
+    const x = imageData(ds, idx);
+    const lat = await vae.encode(x, idx.length);
+    const y = await vae.decode(lat, idx.length);
     for (const v of lat) {
       sum += v;
       sumSq += v * v;
     }
+    for (let j = 0; j < x.length; j++) se += (y[j] - x[j]) ** 2;
     count += lat.length;
-    se += sq;
-    pixels += idx.length * ds.imageSize * ds.imageSize * 3;
+    pixels += x.length;
   }
+  await vae.release();
   const std = Math.sqrt(sumSq / count - (sum / count) ** 2);
   const psnr = 10 * Math.log10(4 / (se / pixels));
   const scaleFactor = 1 / Math.max(std, 1e-6);
-  saveWeights(join(dir, 'vae_encoder.bin'), m.encoder.export(), { scaleFactor });
-  saveWeights(join(dir, 'vae_decoder.bin'), m.decoder.export(), { scaleFactor });
-  ctx.log(`vae: reconstruction PSNR ${psnr.toFixed(2)} dB, latent scale factor ${scaleFactor.toFixed(4)}`);
-  m.encoder.dispose();
-  m.decoder.dispose();
+  saveWeights(join(dir, 'vae_encoder.bin'), engine.weights('vae_encoder', 'param'), { scaleFactor });
+  saveWeights(join(dir, 'vae_decoder.bin'), engine.weights('vae_decoder', 'param'), { scaleFactor });
+  engine.dispose();
+  ctx.log(`vae: reconstruction PSNR ${psnr.toFixed(2)} dB (training images), latent scale factor ${scaleFactor.toFixed(4)}`);
   return { steps: result.steps, wallSeconds: result.wallSeconds, finalLoss: result.finalLoss, scaleFactor, psnr };
 }
