@@ -1,72 +1,49 @@
-import * as tf from '@tensorflow/tfjs-core';
+import * as ort from 'onnxruntime-node';
 import { join } from 'node:path';
 import { mixSeed } from '../../models/diffusion/rng.ts';
 import { imageEncoder } from '../../models/nn/image-encoder.ts';
+import type { Ops } from '../../models/nn/ops.ts';
 import { textEncoder } from '../../models/nn/text-encoder.ts';
-import { imageBatch, imageData, type RunContext, type StageSummary } from '../context.ts';
+import type { WeightMap } from '../../models/nn/weights.ts';
+import { exportImageEncoder, exportTextEncoder } from '../../models/onnx/export.ts';
+import { nhwcToNchw } from '../../models/pipeline/layout.ts';
+import { imageData, type RunContext, type StageSummary } from '../context.ts';
 import { batchIndices, type Dataset } from '../data/dataset.ts';
 import { trainLoop } from '../loop.ts';
-import { tfjsOps } from '../tfjs/ops.ts';
-import { ParamStore, storeOf } from '../tfjs/params.ts';
-import type { Ops } from '../../models/nn/ops.ts';
 import type { Objective } from '../objective.ts';
-import { saveWeights, loadWeights } from '../weights-io.ts';
-
-const l2 = (x: tf.Tensor) => tf.div(x, tf.add(tf.norm(x, 'euclidean', -1, true), 1e-6));
-
-/** Text ids [N, T] for a list of captions. */
-export function tokenize(ctx: RunContext, captions: string[]): tf.Tensor2D {
-  const tok = ctx.tokenizer();
-  return tf.tensor2d(tok.encodeBatch(captions), [captions.length, tok.maxLength], 'int32');
-}
-
-export interface ClipModel {
-  text: ParamStore;
-  image: ParamStore;
-  embedText(captions: string[]): tf.Tensor2D;
-  embedImages(images: tf.Tensor4D): tf.Tensor2D;
-  hidden(captions: string[]): tf.Tensor3D;
-}
-
-export function clipModel(ctx: RunContext, text: ParamStore, image: ParamStore): ClipModel {
-  const cfg = ctx.configs();
-  return {
-    text,
-    image,
-    embedText: (captions) => l2(textEncoder(tfjsOps(text), cfg.textEncoder, tokenize(ctx, captions)).pooled) as tf.Tensor2D,
-    embedImages: (images) => l2(imageEncoder(tfjsOps(image), cfg.imageEncoder, images)) as tf.Tensor2D,
-    hidden: (captions) => textEncoder(tfjsOps(text), cfg.textEncoder, tokenize(ctx, captions)).hidden as tf.Tensor3D,
-  };
-}
-
-/** The trained CLIP towers, read back from the clip stage's weights. */
-export function loadClip(ctx: RunContext): ClipModel {
-  const text = new ParamStore('text_encoder', ctx.seed);
-  const image = new ParamStore('image_encoder', ctx.seed);
-  const m = clipModel(ctx, text, image);
-  tf.tidy(() => {
-    m.embedText(['']);
-    m.embedImages(tf.zeros([1, ctx.preset.imageSize, ctx.preset.imageSize, 3]));
-  });
-  text.load(loadWeights(join(ctx.dir, 'clip', 'text_encoder.bin')).weights);
-  image.load(loadWeights(join(ctx.dir, 'clip', 'image_encoder.bin')).weights);
-  return m;
-}
+import { idsTensor, inferenceSession } from '../ort/inference.ts';
+import { saveWeights } from '../weights-io.ts';
 
 /**
- * Zero-shot caption retrieval: for each image, the best-matching caption among all distinct captions of
- * the set. Returns accuracy and the chance level (1 / number of distinct captions).
+ * Zero-shot caption retrieval through the exported towers: for each image, the best-matching caption among
+ * all distinct captions of the set. Returns accuracy and the chance level (1 / number of distinct captions).
  */
-export function retrievalAccuracy(model: ClipModel, ds: Dataset): { accuracy: number; chance: number; candidates: number } {
+export async function retrievalAccuracy(ctx: RunContext, text: WeightMap, image: WeightMap, ds: Dataset): Promise<{ accuracy: number; chance: number; candidates: number }> {
+  const cfg = ctx.configs();
   const captions = [...new Set(ds.samples.map((s) => s.caption))];
   const index = new Map(captions.map((c, i) => [c, i]));
-  const best = tf.tidy(() => {
-    const t = model.embedText(captions);
-    const i = model.embedImages(imageBatch(ds, ds.samples.map((_, k) => k)));
-    return tf.argMax(tf.matMul(i, t, false, true), 1).dataSync();
+  const [textSession, imageSession] = await Promise.all([inferenceSession(exportTextEncoder(cfg.textEncoder, text)), inferenceSession(exportImageEncoder(cfg.imageEncoder, image))]);
+  const t = (await textSession.run({ input_ids: idsTensor(ctx.tokenizer().encodeBatch(captions), captions.length, cfg.textEncoder.maxLength) })).text_embeds.data as Float32Array;
+  const s = ds.imageSize;
+  const n = ds.samples.length;
+  const pixels = nhwcToNchw(imageData(ds, ds.samples.map((_, k) => k)), [n, s, s, 3]);
+  const i = (await imageSession.run({ pixel_values: new ort.Tensor('float32', pixels, [n, 3, s, s]) })).image_embeds.data as Float32Array;
+  await Promise.all([textSession.release(), imageSession.release()]);
+  const p = cfg.textEncoder.projectionDim;
+  const norm = (v: Float32Array, k: number) => Math.hypot(...v.subarray(k * p, (k + 1) * p)) || 1;
+  const textNorms = captions.map((_, c) => norm(t, c));
+  let correct = 0;
+  ds.samples.forEach((sample, k) => {
+    let best = -1;
+    let bestScore = -Infinity;
+    for (let c = 0; c < captions.length; c++) {
+      let dot = 0;
+      for (let d = 0; d < p; d++) dot += i[k * p + d] * t[c * p + d];
+      if (dot / textNorms[c] > bestScore) [best, bestScore] = [c, dot / textNorms[c]];
+    }
+    if (best === index.get(sample.caption)) correct++;
   });
-  const correct = ds.samples.filter((s, k) => best[k] === index.get(s.caption)).length;
-  return { accuracy: correct / ds.samples.length, chance: 1 / captions.length, candidates: captions.length };
+  return { accuracy: correct / n, chance: 1 / captions.length, candidates: captions.length };
 }
 
 /** Rows scaled to unit L2 norm (ε-guarded), on any back end. */
@@ -118,9 +95,7 @@ export async function clipStage(ctx: RunContext): Promise<StageSummary> {
   engine.dispose();
   saveWeights(join(dir, 'text_encoder.bin'), textWeights);
   saveWeights(join(dir, 'image_encoder.bin'), imageWeights);
-  const model = clipModel(ctx, storeOf('text_encoder', textWeights), storeOf('image_encoder', imageWeights));
-  const heldOut = retrievalAccuracy(model, (await ctx.data()).heldOut);
+  const heldOut = await retrievalAccuracy(ctx, textWeights, imageWeights, (await ctx.data()).heldOut);
   ctx.log(`clip: held-out zero-shot retrieval ${(heldOut.accuracy * 100).toFixed(1)}% (chance ${(heldOut.chance * 100).toFixed(1)}%, ${heldOut.candidates} captions)`);
-  [model.text, model.image].forEach((st) => st.dispose());
   return { steps: result.steps, wallSeconds: result.wallSeconds, finalLoss: result.finalLoss, retrieval: heldOut };
 }

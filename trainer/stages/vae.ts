@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { join } from 'node:path';
 import { createRng, mixSeed } from '../../models/diffusion/rng.ts';
 import { vaeDecoder, vaeEncoder } from '../../models/nn/vae.ts';
@@ -8,42 +7,9 @@ import { encodePng } from '../data/png.ts';
 import { writeAtomic } from '../checkpoint.ts';
 import { trainLoop } from '../loop.ts';
 import { imageGrid } from '../report/grid.ts';
-import { tfjsOps } from '../tfjs/ops.ts';
-import { ParamStore } from '../tfjs/params.ts';
 import { vaeSessions } from '../ort/inference.ts';
 import type { Objective } from '../objective.ts';
-import { loadWeights, saveWeights } from '../weights-io.ts';
-
-export interface VaeModel {
-  encoder: ParamStore;
-  decoder: ParamStore;
-  encode(images: tf.Tensor4D): { mean: tf.Tensor4D; logvar: tf.Tensor4D };
-  decode(latents: tf.Tensor4D): tf.Tensor4D;
-}
-
-export function vaeModel(ctx: RunContext, encoder: ParamStore, decoder: ParamStore): VaeModel {
-  const cfg = ctx.configs().vae;
-  return {
-    encoder,
-    decoder,
-    encode: (x) => vaeEncoder(tfjsOps(encoder), cfg, x) as { mean: tf.Tensor4D; logvar: tf.Tensor4D },
-    decode: (z) => vaeDecoder(tfjsOps(decoder), cfg, z) as tf.Tensor4D,
-  };
-}
-
-export function loadVae(ctx: RunContext): VaeModel & { scaleFactor: number } {
-  const m = vaeModel(ctx, new ParamStore('vae_encoder', ctx.seed), new ParamStore('vae_decoder', ctx.seed));
-  const s = ctx.preset.imageSize;
-  const l = ctx.configs().latentSize;
-  tf.tidy(() => {
-    m.encode(tf.zeros([1, s, s, 3]));
-    m.decode(tf.zeros([1, l, l, ctx.configs().vae.latentChannels]));
-  });
-  const enc = loadWeights(join(ctx.dir, 'vae', 'vae_encoder.bin'));
-  m.encoder.load(enc.weights);
-  m.decoder.load(loadWeights(join(ctx.dir, 'vae', 'vae_decoder.bin')).weights);
-  return { ...m, scaleFactor: enc.meta.scaleFactor as number };
-}
+import { saveWeights } from '../weights-io.ts';
 
 /**
  * The VAE objective: reconstruction (MSE, plus L1 where the preset weights it: sharper edges, no colour

@@ -48,9 +48,3 @@ export class ParamStore {
   }
 }
 
-/** A store holding given weights (an engine's result), for inference through the tfjs ops. */
-export function storeOf(prefix: string, weights: WeightMap): ParamStore {
-  const store = new ParamStore(prefix, 0);
-  for (const [name, w] of weights) store.variables.set(name, tf.variable(tf.tensor(w.data, w.shape), false));
-  return store;
-}
