@@ -33,6 +33,8 @@ export interface ParamSpec {
   init: ParamInit;
   offset: number;
   size: number;
+  /** Used as a conv filter: the ORT engine stores it [cout, cin, kh, kw], as Conv takes it. */
+  filter: boolean;
 }
 
 /** The parameters an objective uses, in first-use order, found by running it on shapes alone. */
@@ -40,16 +42,24 @@ export function objectiveParams(objective: Objective): ParamSpec[] {
   const specs = new Map<string, ParamSpec>();
   let offset = 0;
   const { ops } = flopCounter();
+  const keyOf = new WeakMap<object, string>();
   const net = (network: string): Ops<{ shape: number[] }> => ({
     ...ops,
     param(name, shape, init) {
       const key = `${network}/${name}`;
       if (!specs.has(key)) {
         const size = weightSize(shape);
-        specs.set(key, { key, network, name, shape, init, offset, size });
+        specs.set(key, { key, network, name, shape, init, offset, size, filter: false });
         offset += size;
       }
-      return ops.param(name, shape, init);
+      const t = ops.param(name, shape, init);
+      keyOf.set(t, key);
+      return t;
+    },
+    conv2d(x, w, b, options) {
+      const key = keyOf.get(w);
+      if (key) specs.get(key)!.filter = true;
+      return ops.conv2d(x, w, b, options);
     },
   });
   const inputs = Object.fromEntries(Object.entries(objective.inputs).map(([k, v]) => [k, { shape: v.shape }]));

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../errors.ts';
 import type { ConvOptions, Ops, ParamInit } from '../nn/ops.ts';
-import { weightSize, type Weight, type WeightMap } from '../nn/weights.ts';
+import { filterToOihw, weightSize, type Weight, type WeightMap } from '../nn/weights.ts';
 import { toFloat16Array } from './fp16.ts';
 import type { OnnxGraph } from './graph.ts';
 
@@ -14,6 +14,8 @@ export interface Sym {
   image: boolean;
   /** Set for parameters: the trained values, materialised as initializers by the ops that use them. */
   weight?: Weight & { param: string };
+  /** A live conv filter already stored [cout, cin, kh, kw], as Conv takes it (the training graph's layout). */
+  oihw?: boolean;
 }
 
 export interface OnnxOpsOptions {
@@ -65,7 +67,7 @@ export function onnxOps(graph: OnnxGraph, weights: WeightMap, options: OnnxOpsOp
 
   /** The tensor name of a parameter or constant, in the given physical layout (cached per layout). */
   function value(x: Sym, layout: 'as-is' | 'conv' | 'channel' = 'as-is'): string {
-    if (!x.weight && layout === 'as-is') return x.name;
+    if (!x.weight && (layout === 'as-is' || (layout === 'conv' && x.oihw))) return x.name;
     const key = `${x.weight?.param ?? x.name}|${layout}`;
     const cached = materialised.get(key);
     if (cached) return cached;
@@ -78,14 +80,8 @@ export function onnxOps(graph: OnnxGraph, weights: WeightMap, options: OnnxOpsOp
     let { data } = x.weight;
     let dims = x.weight.shape;
     if (layout === 'conv') {
-      // [kh, kw, cin, cout] → [cout, cin, kh, kw]
       const [kh, kw, cin, cout] = dims;
-      const out = new Float32Array(data.length);
-      for (let a = 0; a < kh; a++)
-        for (let b = 0; b < kw; b++)
-          for (let c = 0; c < cin; c++)
-            for (let o = 0; o < cout; o++) out[((o * cin + c) * kh + a) * kw + b] = data[((a * kw + b) * cin + c) * cout + o];
-      data = out;
+      data = filterToOihw(data, dims);
       dims = [cout, cin, kh, kw];
     } else if (layout === 'channel') dims = [dims[0], 1, 1];
     const hint = x.weight.param.replace(/[^A-Za-z0-9_.]/g, '_');

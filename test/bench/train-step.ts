@@ -1,13 +1,18 @@
-import * as tf from '@tensorflow/tfjs-core';
+import * as ort from 'onnxruntime-node';
+import { availableParallelism } from 'node:os';
+import { createRng } from '../../models/diffusion/rng.ts';
 import { validateUnetConfig } from '../../models/nn/configs.ts';
 import { flopCounter } from '../../models/nn/flops.ts';
 import { unet } from '../../models/nn/unet.ts';
-import { initTrainingBackend, type TrainingBackendChoice } from '../../trainer/tfjs/backend.ts';
-import { tfjsOps } from '../../trainer/tfjs/ops.ts';
-import { ParamStore } from '../../trainer/tfjs/params.ts';
+import { exportUnet } from '../../models/onnx/export.ts';
+import type { TrainingEngine } from '../../trainer/engine.ts';
+import type { Objective } from '../../trainer/objective.ts';
+import { createOrtEngine } from '../../trainer/ort/engine.ts';
+import { initTrainingBackend } from '../../trainer/tfjs/backend.ts';
+import { createTfjsEngine } from '../../trainer/tfjs/engine.ts';
 import type { BenchArgs } from './args.ts';
 
-/** The issue's reference config: 4×16×16 latents, base 64 channels, 2 resolutions, self+cross attention at 8×8. */
+/** The reference config: 4×16×16 latents, base 64 channels, 2 resolutions, self+cross attention at 8×8. */
 export const BENCH_UNET = validateUnetConfig({
   inChannels: 4,
   outChannels: 4,
@@ -23,74 +28,104 @@ export const BENCH_UNET = validateUnetConfig({
   timeEmbedDim: 64,
   noiseLevelInput: false,
 });
+const TEXT_LENGTH = 16;
 
-/**
- * One optimiser step of ε-prediction training (forward, backward, Adam) on the chosen back end. Achieved
- * GFLOP/s counts 3× the forward conv/matmul FLOPs (forward + two backward products), the usual convention.
- */
-export async function trainStepBench(args: BenchArgs): Promise<unknown> {
-  const backend = await initTrainingBackend(args.str('backend', 'auto') as TrainingBackendChoice);
-  const batch = args.int('batch', 32);
-  const steps = args.int('steps', 5);
-  const textLength = 16;
-  const counter = flopCounter();
-  unet(counter.ops, BENCH_UNET, {
-    sample: { shape: [batch, 16, 16, 4] },
-    timestep: { shape: [batch] },
-    context: { shape: [batch, textLength, BENCH_UNET.contextDim] },
-  });
-  const forwardFlops = counter.flops();
-
-  const store = new ParamStore('bench', 1);
-  const ops = tfjsOps(store);
-  const sample = tf.randomNormal([batch, 16, 16, 4], 0, 1, 'float32', 1);
-  const timestep = tf.randomUniform([batch], 0, 1000, 'float32', 2);
-  const context = tf.randomNormal([batch, textLength, BENCH_UNET.contextDim], 0, 1, 'float32', 3);
-  const target = tf.randomNormal([batch, 16, 16, 4], 0, 1, 'float32', 4);
-  const loss = () => tf.mean(tf.squaredDifference(unet(ops, BENCH_UNET, { sample, timestep, context }), target)) as tf.Scalar;
-  tf.tidy(loss); // create the parameters
-  const optimizer = tf.train.adam(1e-4);
-  const step = async () => {
-    const l = optimizer.minimize(loss, true);
-    await l!.data();
-    l!.dispose();
+/** One MSE denoising step on fixed random data: what the unet stage trains, minus the data pipeline. */
+function benchObjective(batch: number): Objective {
+  const n = batch * 16 * 16 * 4;
+  const feeds = {
+    sample: createRng(1).fill(n),
+    timestep: Float32Array.from({ length: batch }, (_, i) => (i * 997) % 1000),
+    context: createRng(3).fill(batch * TEXT_LENGTH * BENCH_UNET.contextDim),
+    target: createRng(4).fill(n),
   };
-  await step(); // warm-up: kernel setup, first allocations
+  return {
+    name: 'bench',
+    inputs: {
+      sample: { shape: [batch, 16, 16, 4], dtype: 'float32', image: true },
+      timestep: { shape: [batch], dtype: 'float32' },
+      context: { shape: [batch, TEXT_LENGTH, BENCH_UNET.contextDim], dtype: 'float32' },
+      target: { shape: [batch, 16, 16, 4], dtype: 'float32', image: true },
+    },
+    loss(net, x) {
+      const ops = net('unet');
+      const d = ops.sub(unet(ops, BENCH_UNET, { sample: x.sample, timestep: x.timestep, context: x.context }), x.target);
+      return ops.meanAll(ops.mul(d, d));
+    },
+    batch: () => feeds,
+  };
+}
 
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function timeSteps(engine: TrainingEngine, steps: number, label: string, args: BenchArgs): Promise<number[]> {
+  await engine.step(0, 1e-4); // warm-up: session set-up, first allocations
   const times: number[] = [];
   for (let i = 0; i < steps; i++) {
     const t0 = performance.now();
-    await step();
+    await engine.step(i + 1, 1e-4);
     times.push(performance.now() - t0);
-    args.progress(`step ${i + 1}/${steps}: ${times[i].toFixed(0)} ms`);
+    args.progress(`${label} step ${i + 1}/${steps}: ${times[i].toFixed(0)} ms`);
   }
-  times.sort((a, b) => a - b);
-  const msPerStep = times[Math.floor(times.length / 2)];
-  const minMsPerStep = times[0];
+  return times;
+}
 
-  // Where the time goes: one profiled step, kernel time summed by kernel name.
-  const profile = await tf.profile(step);
-  const byKernel = new Map<string, number>();
-  // Entries named `…__op` are custom-gradient wrappers whose time already includes their inner kernel.
-  for (const k of profile.kernels.filter((k) => !k.name.endsWith('__op'))) byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + (typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0));
-  const kernelTotal = [...byKernel.values()].reduce((a, b) => a + b, 0);
-  const topKernels = [...byKernel.entries()]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, 10)
-    .map(([name, ms]) => ({ name, ms: Number(ms.toFixed(1)), share: Number((ms / kernelTotal).toFixed(3)) }));
+/**
+ * One optimiser step (forward, backward, clipping, AdamW, EMA) of the same objective on the ONNX training
+ * graph (onnxruntime-node, every core) and on tfjs-wasm, side by side, plus the exported inference graph's
+ * forward pass at the same batch: the step/forward ratio says how close the backward pass is to its ideal
+ * (≈ 2 forward passes). GFLOP/s count 3× the forward conv/matmul FLOPs.
+ */
+export async function trainStepBench(args: BenchArgs): Promise<unknown> {
+  const batch = args.int('batch', 32);
+  const steps = args.int('steps', 7);
+  const threads = args.int('threads', availableParallelism());
+  const objective = benchObjective(batch);
+  const counter = flopCounter();
+  unet(counter.ops, BENCH_UNET, { sample: { shape: [batch, 16, 16, 4] }, timestep: { shape: [batch] }, context: { shape: [batch, TEXT_LENGTH, BENCH_UNET.contextDim] } });
+  const forwardFlops = counter.flops();
 
+  const settings = { seed: 1, weightDecay: 0, clipNorm: 1, emaDecay: 0.999 };
+  const ortEngine = await createOrtEngine(objective, settings, { threads });
+  const ortTimes = await timeSteps(ortEngine, steps, 'ort', args);
+  const session = await ort.InferenceSession.create(exportUnet(BENCH_UNET, 16, TEXT_LENGTH, ortEngine.weights('unet', 'param')), {
+    intraOpNumThreads: threads,
+    graphOptimizationLevel: 'all',
+  });
+  const feeds = objective.batch(0);
+  const nchw = new ort.Tensor('float32', feeds.sample as Float32Array, [batch, 4, 16, 16]);
+  const forwardFeeds = {
+    sample: nchw,
+    timestep: new ort.Tensor('float32', feeds.timestep as Float32Array, [batch]),
+    encoder_hidden_states: new ort.Tensor('float32', feeds.context as Float32Array, [batch, TEXT_LENGTH, BENCH_UNET.contextDim]),
+  };
+  await session.run(forwardFeeds);
+  const forwardTimes: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    await session.run(forwardFeeds);
+    forwardTimes.push(performance.now() - t0);
+  }
+  const peakRssMiB = process.resourceUsage().maxRSS / 1024;
+  ortEngine.dispose();
+
+  await initTrainingBackend('wasm');
+  const wasmEngine = await createTfjsEngine(objective, settings);
+  const wasmTimes = await timeSteps(wasmEngine, Math.max(2, Math.ceil(steps / 3)), 'wasm', args);
+  wasmEngine.dispose();
+
+  const ortMs = median(ortTimes);
+  const forwardMs = median(forwardTimes);
+  const wasmMs = median(wasmTimes);
+  const gflops = (ms: number) => Number(((3 * forwardFlops) / (ms * 1e6)).toFixed(1));
   return {
     bench: 'train-step',
-    backend,
-    config: { latents: [4, 16, 16], baseChannels: 64, resolutions: 2, attention: 'self+cross at 8x8', textLength, batch },
-    parameters: [...store.variables.values()].reduce((s, v) => s + v.size, 0),
+    config: { latents: [4, 16, 16], baseChannels: 64, resolutions: 2, attention: 'self+cross at 8x8', textLength: TEXT_LENGTH, batch, threads },
+    parameters: ortEngine.params.reduce((s, p) => s + p.size, 0),
     forwardGflop: forwardFlops / 1e9,
-    msPerStep,
-    minMsPerStep,
-    samplesPerSecond: (batch * 1000) / msPerStep,
-    achievedGflops: (3 * forwardFlops) / (msPerStep * 1e6),
-    bestGflops: (3 * forwardFlops) / (minMsPerStep * 1e6),
-    goalGflops: 10,
-    profile: { kernelMs: Number(kernelTotal.toFixed(1)), topKernels },
+    ort: { msPerStep: ortMs, minMsPerStep: Math.min(...ortTimes), forwardMs, achievedGflops: gflops(ortMs), peakRssMiB: Math.round(peakRssMiB) },
+    wasm: { msPerStep: wasmMs, achievedGflops: gflops(wasmMs) },
+    ratios: { wasmOverOrt: Number((wasmMs / ortMs).toFixed(2)), ortStepOverForward: Number((ortMs / forwardMs).toFixed(2)) },
+    goals: { wasmOverOrt: '>= 6', ortStepOverForward: '<= 4' },
   };
 }

@@ -1,11 +1,11 @@
 import * as ort from 'onnxruntime-node';
 import { availableParallelism } from 'node:os';
-import type { WeightMap } from '../../models/nn/weights.ts';
+import { filterFromOihw, filterToOihw, type WeightMap } from '../../models/nn/weights.ts';
 import type { StoredTensor } from '../checkpoint.ts';
 import { ADAM, type EngineSettings, type TrainingEngine } from '../engine.ts';
 import { objectiveParams, type Feeds, type Objective, type ParamSpec } from '../objective.ts';
 import { initialValues } from '../param-init.ts';
-import { buildTrainGraph, type TrainGraphOptions } from './train-graph.ts';
+import { buildTrainGraph, paramInputName, storedShape, type TrainGraphOptions } from './train-graph.ts';
 
 export interface OrtEngineOptions extends TrainGraphOptions {
   /** onnxruntime intra-op threads; default: every core (`availableParallelism()`). */
@@ -13,6 +13,9 @@ export interface OrtEngineOptions extends TrainGraphOptions {
 }
 
 const KINDS = ['param', 'adam_m', 'adam_v', 'ema'] as const;
+/** Declared layout (checkpoints, weights) ↔ the engine's stored layout (conv filters [cout, cin, kh, kw]). */
+const toStored = (p: ParamSpec, data: Float32Array) => (p.filter ? filterToOihw(data, p.shape) : data);
+const fromStored = (p: ParamSpec, data: Float32Array) => (p.filter ? filterFromOihw(data, p.shape) : data.slice());
 type Kind = (typeof KINDS)[number];
 
 /** The objective's data as onnxruntime feeds: token ids widen to int64. */
@@ -32,13 +35,13 @@ export function ortFeeds(objective: Objective, feeds: Feeds): Record<string, ort
  * EMA as one ONNX graph, one `session.run` per step on onnxruntime-node's CPU kernels on every core. The
  * state lives in flat Float32Arrays here, fed in and taken back each step.
  */
-export async function createOrtEngine(objective: Objective, settings: EngineSettings, options: OrtEngineOptions = {}): Promise<TrainingEngine & { params: ParamSpec[]; lastGradients?: Float32Array }> {
+export async function createOrtEngine(objective: Objective, settings: EngineSettings, options: OrtEngineOptions = {}): Promise<TrainingEngine & { params: ParamSpec[]; gradient(key: string): Float32Array }> {
   const params = objectiveParams(objective);
   const total = params.reduce((s, p) => s + p.size, 0);
   const bytes = buildTrainGraph(objective, params, { ...settings, ...ADAM }, options);
   const session = await ort.InferenceSession.create(bytes, {
     intraOpNumThreads: options.threads ?? availableParallelism(),
-    interOpNumThreads: 1, enableProfiling: !!process.env.ORT_PROFILE, profileFilePrefix: '/tmp/ortprof',
+    interOpNumThreads: 1, extra: { session: { set_denormal_as_zero: '1' } }, enableProfiling: !!process.env.ORT_PROFILE, profileFilePrefix: '/tmp/ortprof',
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
   });
@@ -48,7 +51,7 @@ export async function createOrtEngine(objective: Objective, settings: EngineSett
     adam_v: new Float32Array(total),
     ema: new Float32Array(total),
   };
-  for (const p of params) state.param.set(initialValues(p.name, p.shape, p.init, settings.seed), p.offset);
+  for (const p of params) state.param.set(toStored(p, initialValues(p.name, p.shape, p.init, settings.seed)), p.offset);
   state.ema.set(state.param);
   const hasEma = settings.emaDecay !== undefined;
   const kinds = KINDS.filter((k) => k !== 'ema' || hasEma);
@@ -58,11 +61,16 @@ export async function createOrtEngine(objective: Objective, settings: EngineSett
     name: 'ort',
     params,
     lastGradients: undefined as Float32Array | undefined,
+    /** The last step's raw gradient of one parameter, in its declared layout (with `exposeGradients`). */
+    gradient(key: string) {
+      const p = params.find((q) => q.key === key);
+      if (!p || !engine.lastGradients) throw new Error(`no gradient for ${key}: unknown parameter, or exposeGradients was off`);
+      return fromStored(p, engine.lastGradients.subarray(p.offset, p.offset + p.size));
+    },
     async step(step: number, lr: number) {
       const t = step + 1;
       const feeds: Record<string, ort.Tensor> = {
         ...ortFeeds(objective, objective.batch(step)),
-        params: new ort.Tensor('float32', state.param, [total]),
         adam_m: new ort.Tensor('float32', state.adam_m, [total]),
         adam_v: new ort.Tensor('float32', state.adam_v, [total]),
         lr: scalar(lr),
@@ -70,6 +78,7 @@ export async function createOrtEngine(objective: Objective, settings: EngineSett
         c2: scalar(1 / (1 - ADAM.beta2 ** t)),
       };
       if (hasEma) feeds.ema = new ort.Tensor('float32', state.ema, [total]);
+      for (const p of params) feeds[paramInputName(p.key)] = new ort.Tensor('float32', state.param.subarray(p.offset, p.offset + p.size), storedShape(p));
       const out = await session.run(feeds);
       const loss = (out.loss.data as Float32Array)[0];
       if (options.exposeGradients) engine.lastGradients = out.grads.data as Float32Array;
@@ -83,7 +92,7 @@ export async function createOrtEngine(objective: Objective, settings: EngineSett
     },
     checkpointTensors() {
       const tensors = new Map<string, StoredTensor>();
-      for (const p of params) for (const k of kinds) tensors.set(`${k}:${p.key}`, { shape: p.shape, data: state[k].slice(p.offset, p.offset + p.size) });
+      for (const p of params) for (const k of kinds) tensors.set(`${k}:${p.key}`, { shape: p.shape, data: fromStored(p, state[k].subarray(p.offset, p.offset + p.size)) });
       return tensors;
     },
     restore(tensors: Map<string, StoredTensor>, source: string) {
@@ -91,13 +100,13 @@ export async function createOrtEngine(objective: Objective, settings: EngineSett
         for (const k of kinds) {
           const tensor = tensors.get(`${k}:${p.key}`);
           if (!tensor || tensor.data.length !== p.size) throw new Error(`checkpoint ${source} has no ${k}:${p.key} of shape [${p.shape}]; was it made by another config?`);
-          state[k].set(tensor.data, p.offset);
+          state[k].set(toStored(p, tensor.data), p.offset);
         }
     },
     weights(network: string, which: 'param' | 'ema') {
       const from = which === 'ema' && hasEma ? state.ema : state.param;
       const out: WeightMap = new Map();
-      for (const p of params) if (p.network === network) out.set(p.name, { shape: p.shape, data: from.slice(p.offset, p.offset + p.size) });
+      for (const p of params) if (p.network === network) out.set(p.name, { shape: p.shape, data: fromStored(p, from.subarray(p.offset, p.offset + p.size)) });
       return out;
     },
     dispose() {

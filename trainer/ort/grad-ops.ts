@@ -281,6 +281,7 @@ export function gradOps(base: OnnxOps, tape: GradTape): Ops<Sym> {
       const [kh, kw, cin, cout] = w.shape;
       const [n, , h, wd] = P(x);
       const [, , ho, wo] = P(y);
+      if (!w.oihw) throw new Error('conv2d: the training graph stores filters [cout, cin, kh, kw]; pass a live parameter');
       return t.record(y, [x, w, b], (dy, need) => [
         need[0] ? convInputGrad(t, dy, w.name, { stride, pad: options.pad, kh, kw, h, wd, ho, wo }) : undefined,
         need[1] ? convFilterGrad(t, dy, x.name, { stride, pad: options.pad, kh, kw, n, cin, cout, ho, wo, h, wd }) : undefined,
@@ -360,15 +361,16 @@ interface ConvGeometry {
  * Strided: ConvTranspose with the forward padding and the output padding that restores the input size.
  */
 function convInputGrad(t: GradTape, dy: string, w: string, g: ConvGeometry): string {
+  // w is [cout, cin, kh, kw].
   const [top, bottom, left, right] = g.pad;
   if (g.stride === 1) {
-    const flipped = t.n('Slice', [t.transpose(w, [2, 3, 0, 1]), t.i64([-1, -1]), t.i64([-g.kh - 1, -g.kw - 1]), t.i64([2, 3]), t.i64([-1, -1])]);
+    const flipped = t.n('Slice', [t.transpose(w, [1, 0, 2, 3]), t.i64([-1, -1]), t.i64([-g.kh - 1, -g.kw - 1]), t.i64([2, 3]), t.i64([-1, -1])]);
     return t.n('Conv', [dy, flipped], {
       kernel_shape: { ints: [g.kh, g.kw] },
       pads: { ints: [g.kh - 1 - top, g.kw - 1 - left, g.kh - 1 - bottom, g.kw - 1 - right] },
     });
   }
-  return t.n('ConvTranspose', [dy, t.transpose(w, [3, 2, 0, 1])], {
+  return t.n('ConvTranspose', [dy, w], {
     kernel_shape: { ints: [g.kh, g.kw] },
     strides: { ints: [g.stride, g.stride] },
     pads: { ints: [top, left, bottom, right] },
@@ -377,7 +379,7 @@ function convInputGrad(t: GradTape, dy: string, w: string, g: ConvGeometry): str
 }
 
 /**
- * dW of a convolution in the ops interface's [kh, kw, cin, cout] layout, as batched matrix products of
+ * dW of a convolution in the stored [cout, cin, kh, kw] layout, as batched matrix products of
  * input patches [n, cin, ho·wo] with dyᵀ [n, ho·wo, cout], summed over the batch. The patches come from one
  * strided slice per tap where the maps are large (≥ 256 positions), else from a Conv with one-hot filters
  * (im2col in one kernel), which measured faster on small maps and strided layers. The conv-over-transposed-
@@ -389,13 +391,13 @@ function convFilterGrad(t: GradTape, dy: string, x: string, g: ConvGeometry & { 
   const positions = ho * wo;
   const dyT = t.transpose(t.reshape(dy, [n, cout, positions]), [0, 2, 1]);
   const perTap = (patches: string) => t.reduceSum(t.n('MatMul', [t.reshape(patches, [n, cin, positions]), dyT]), [0], true);
-  if (kh * kw === 1 && stride === 1) return t.reshape(perTap(x), [1, 1, cin, cout]);
+  if (kh * kw === 1 && stride === 1) return t.reshape(t.transpose(t.reshape(perTap(x), [cin, cout]), [1, 0]), [cout, cin, 1, 1]);
   if (stride === 1 && positions >= 256) {
     const padded = top + bottom + left + right > 0 ? t.n('Pad', [x, t.i64([0, 0, top, left, 0, 0, bottom, right])]) : x;
     const taps: string[] = [];
     for (let a = 0; a < kh; a++)
       for (let c = 0; c < kw; c++) taps.push(perTap(t.n('Slice', [padded, t.i64([a, c]), t.i64([a + ho, c + wo]), t.i64([2, 3])])));
-    return t.reshape(t.n('Concat', taps, { axis: { i: 0 } }), [kh, kw, cin, cout]);
+    return t.reshape(t.transpose(t.reshape(t.n('Concat', taps, { axis: { i: 0 } }), [kh * kw, cin, cout]), [2, 1, 0]), [cout, cin, kh, kw]);
   }
   const eye = new Float32Array(kh * kw * kh * kw);
   for (let i = 0; i < kh * kw; i++) eye[i * kh * kw + i] = 1;
@@ -408,5 +410,5 @@ function convFilterGrad(t: GradTape, dy: string, x: string, g: ConvGeometry & { 
   // Batch folded into the product's inner dimension: one GEMM, no [n, cin·k², cout] partials to sum.
   const rows = t.reshape(t.transpose(t.reshape(cols, [n, cin * kh * kw, positions]), [1, 0, 2]), [cin * kh * kw, n * positions]);
   const grad = t.n('MatMul', [rows, t.reshape(t.transpose(dy, [0, 2, 3, 1]), [n * positions, cout])]);
-  return t.transpose(t.reshape(grad, [cin, kh, kw, cout]), [1, 2, 0, 3]);
+  return t.reshape(t.transpose(grad, [1, 0]), [cout, cin, kh, kw]);
 }

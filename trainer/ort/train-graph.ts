@@ -20,8 +20,12 @@ export interface TrainGraphOptions {
   exposeGradients?: boolean;
 }
 
+/** Conv filters are stored [cout, cin, kh, kw] in the training graph and the ORT engine; the rest as declared. */
+export const storedShape = (p: ParamSpec): number[] => (p.filter ? [p.shape[3], p.shape[2], p.shape[0], p.shape[1]] : p.shape);
+export const paramInputName = (key: string): string => `param:${key}`;
+
 /**
- * One training step as one ONNX graph: inputs are the flat parameter vector, the AdamW moments, the EMA,
+ * One training step as one ONNX graph: inputs are the parameters, the flat AdamW moments and EMA,
  * the scalars `lr`, `c1` = 1/(1−β₁ᵗ) and `c2` = 1/(1−β₂ᵗ) (so warm-up, decay and bias correction need no new
  * graph), and the objective's data; outputs are the loss, the global gradient norm and the updated vectors.
  * AdamW matches the tfjs loop: global-norm clipping, decoupled decay on parameters of rank > 1.
@@ -31,21 +35,20 @@ export function buildTrainGraph(objective: Objective, params: ParamSpec[], opt: 
   const tape = new GradTape(graph);
   const total = params.reduce((s, p) => s + p.size, 0);
   const vec = (name: string) => graph.addInput({ name, dtype: 'float32', dims: [total] });
-  const [flat, m, v] = [vec('params'), vec('adam_m'), vec('adam_v')];
+  const [m, v] = [vec('adam_m'), vec('adam_v')];
   const ema = opt.emaDecay !== undefined ? vec('ema') : undefined;
   const [lr, c1, c2] = ['lr', 'c1', 'c2'].map((name) => graph.addInput({ name, dtype: 'float32', dims: [] }));
 
-  const byKey = new Map(params.map((p) => [p.key, p]));
+  // One input per parameter (views of the engine's flat vector, no slicing in the graph); conv filters
+  // arrive [cout, cin, kh, kw], as Conv takes them, so no forward transposes.
   const syms = new Map<string, Sym>();
+  for (const p of params) {
+    const name = graph.addInput({ name: paramInputName(p.key), dtype: 'float32', dims: storedShape(p) });
+    syms.set(p.key, tape.track({ name, shape: p.shape, image: false, oihw: p.filter }));
+  }
   const paramSym = (key: string): Sym => {
-    let s = syms.get(key);
-    if (!s) {
-      const p = byKey.get(key);
-      if (!p) throw new Error(`objective ${objective.name} asked for parameter ${key}, which shape discovery did not see`);
-      const sliced = graph.node('Slice', [flat, graph.int64Initializer('off', [p.offset]), graph.int64Initializer('end', [p.offset + p.size])])[0];
-      s = tape.track({ name: graph.node('Reshape', [sliced, graph.int64Initializer('shape', p.shape)])[0], shape: p.shape, image: false });
-      syms.set(key, s);
-    }
+    const s = syms.get(key);
+    if (!s) throw new Error(`objective ${objective.name} asked for parameter ${key}, which shape discovery did not see`);
     return s;
   };
   const views = new Map<string, Ops<Sym>>();
@@ -76,6 +79,7 @@ export function buildTrainGraph(objective: Objective, params: ParamSpec[], opt: 
     grads.map((gr, i) => (gr ? n('Reshape', [gr, graph.int64Initializer('flat', [-1])]) : graph.floatInitializer('zero_grad', [params[i].size], new Float32Array(params[i].size)))),
     { axis: { i: 0 } },
   );
+  const flat = n('Concat', params.map((p) => n('Reshape', [paramSym(p.key).name, graph.int64Initializer('flat', [-1])])), { axis: { i: 0 } });
   const norm = n('Sqrt', [n('ReduceSumSquare', [g], { keepdims: { i: 0 } })]);
   const clipped = n('Mul', [g, n('Div', [c(opt.clipNorm), n('Max', [norm, c(opt.clipNorm)])])]);
   const m2 = n('Add', [n('Mul', [m, c(opt.beta1)]), n('Mul', [clipped, c(1 - opt.beta1)])]);
