@@ -11,6 +11,7 @@ import type { SplitData } from '../data/preset-data.ts';
 import type { Preset } from '../presets.ts';
 import { openBundle, type NodeBundle } from '../bundle-node.ts';
 import { frechetDistance } from '../report/frechet.ts';
+import { pixelRetrieval } from '../report/pixel-retrieval.ts';
 import { enlarge, imageGrid } from '../report/grid.ts';
 import { seriesChart, type Series } from '../report/plot.ts';
 import { SAMPLER_NAMES } from '../../models/diffusion/samplers/types.ts';
@@ -37,8 +38,20 @@ export interface EvalOptions {
   seed: number;
   outDir: string;
   highRes?: FloatImage[];
+  /** The pixel-space judge (emoji): every real image with its caption, and which of them to query. */
+  pixelJudge?: PixelJudgeSet;
   log: (line: string) => void;
 }
+
+export interface PixelJudgeSet {
+  gallery: { image: FloatImage; caption: string }[];
+  /** Gallery indices of training captions (4 seeds each) and held-out captions (2 seeds each). */
+  train: number[];
+  heldOut: number[];
+}
+
+const TRAIN_SEEDS = 4;
+const HELD_OUT_SEEDS = 2;
 
 /** A fixed derangement (rotation by half), so every caption is paired with another item's image. */
 const shuffled = <T>(xs: T[]): T[] => xs.map((_, i) => xs[(i + Math.floor(xs.length / 2)) % xs.length]);
@@ -192,7 +205,77 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
     writeAtomic(join(o.outDir, 'upscaled-samples.png'), encodePng(imageGrid(generatedShown, 6)));
     o.log(`eval: upscaler PSNR ${upscaler.psnr.toFixed(2)} dB vs bicubic ${upscaler.bicubicPsnr.toFixed(2)} dB; CLIP-feature distance ${upscaler.clipFeatureDistance.toExponential(2)} vs ${upscaler.bicubicClipFeatureDistance.toExponential(2)}`);
   }
+  if (o.pixelJudge) {
+    const { retrieval, vae } = await pixelJudgeReport(o, runtime, async (prompts, seed) => {
+      const t = await bundle.encodeText(prompts);
+      return generateFor(t.hidden, (await bundle.encodeText(prompts.map(() => ''))).hidden, { seed });
+    });
+    report.retrieval = retrieval;
+    report.vae = vae;
+  }
   return report;
+}
+
+const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.floor(p * (xs.length - 1))];
+
+/**
+ * Generated images judged by nearest real images in pixel space (no learned network), next to the VAE's
+ * reconstructions of the real images (the ceiling any U-Net on this VAE can reach) and real images under a
+ * fixed derangement of captions (chance). Also the VAE's reconstruction PSNR and colour shift on held-out
+ * images, and a contact sheet: real | VAE | generated (2 seeds) for 16 training and 16 held-out captions.
+ */
+async function pixelJudgeReport(o: EvalOptions, runtime: Awaited<ReturnType<NodeBundle['runtime']>>, generateImages: (prompts: string[], seed: number) => Promise<FloatImage[]>) {
+  const set = o.pixelJudge!;
+  const judge = pixelRetrieval(set.gallery);
+  const queriesFor = async (own: number[], seeds: number) => {
+    const prompts = own.map((i) => set.gallery[i].caption);
+    const out: { image: FloatImage; own: number }[] = [];
+    for (let k = 0; k < seeds; k++) (await generateImages(prompts, o.seed + 1000 * k)).forEach((image, j) => out.push({ image, own: own[j] }));
+    return out;
+  };
+  const reconstruct = async (own: number[]) => {
+    const out: FloatImage[] = [];
+    for (let i = 0; i < own.length; i += 32) {
+      const batch = imagesToBatch(own.slice(i, i + 32).map((j) => set.gallery[j].image));
+      const decoded = await runtime.decode(await runtime.encode!(batch));
+      out.push(...batchToImages(decoded.data, decoded.dims));
+    }
+    return out;
+  };
+  const train = await queriesFor(set.train, TRAIN_SEEDS);
+  const heldOut = await queriesFor(set.heldOut, HELD_OUT_SEEDS);
+  const trainRecon = await reconstruct(set.train);
+  const heldOutRecon = await reconstruct(set.heldOut);
+  const half = Math.floor(set.train.length / 2);
+  const retrieval = {
+    train: judge.score(train),
+    heldOut: judge.score(heldOut),
+    ceiling: judge.score(trainRecon.map((image, k) => ({ image, own: set.train[k] }))),
+    ceilingHeldOut: judge.score(heldOutRecon.map((image, k) => ({ image, own: set.heldOut[k] }))),
+    chance: judge.score(set.train.map((own, k) => ({ image: set.gallery[set.train[(k + half) % set.train.length]].image, own }))),
+  };
+  const clamp = (v: number) => Math.max(-1, Math.min(1, v));
+  const psnrs = heldOutRecon.map((r, k) => psnr(r, set.gallery[set.heldOut[k]].image));
+  const channelMeanError = [0, 1, 2].map((c) => {
+    let sum = 0;
+    let count = 0;
+    heldOutRecon.forEach((r, k) => {
+      const real = set.gallery[set.heldOut[k]].image.data;
+      for (let i = c; i < real.length; i += 3, count++) sum += clamp(r.data[i]) - real[i];
+    });
+    return (sum / count) * 127.5; // in 0–255 units
+  });
+  const vae = { images: psnrs.length, psnrMean: mean(psnrs), psnrP10: percentile(psnrs, 0.1), channelMeanError };
+  for (const [name, r] of Object.entries(retrieval))
+    o.log(`eval: pixel retrieval ${name}: top-1 ${(100 * r.top1).toFixed(1)} %, top-5 ${(100 * r.top5).toFixed(1)} %, base match ${(100 * r.baseMatch).toFixed(1)} %, median rank ${r.medianRank}`);
+  o.log(`eval: VAE on ${vae.images} held-out images: PSNR ${vae.psnrMean.toFixed(2)} dB (10th percentile ${vae.psnrP10.toFixed(2)}), channel mean error ${channelMeanError.map((e) => e.toFixed(2)).join(' / ')} /255`);
+
+  // Contact sheet: per caption real | VAE | seed 1 | seed 2, two captions a row; training captions first.
+  const rows = (own: number[], recon: FloatImage[], queries: { image: FloatImage }[], n: number) =>
+    own.slice(0, 16).flatMap((i, k) => [set.gallery[i].image, recon[k], queries[k].image, queries[n + k].image]);
+  const sheet = [...rows(set.train, trainRecon, train, set.train.length), ...rows(set.heldOut, heldOutRecon, heldOut, set.heldOut.length)];
+  writeAtomic(join(o.outDir, 'contact-sheet.png'), encodePng(imageGrid(sheet.map((im) => enlarge(im, Math.max(1, Math.round(64 / im.width)))), 8)));
+  return { retrieval, vae };
 }
 
 /**
@@ -220,8 +303,19 @@ export async function evaluateOnPresetData(
     seed,
     outDir: o.outDir,
     highRes: preset.upscaler ? (await data(2 * preset.imageSize)).heldOut.samples.map((s) => s.image) : undefined,
+    pixelJudge: preset.data.kind === 'emoji' ? pixelJudgeSet(train.samples, held.samples.slice(0, n)) : undefined,
     log: o.log,
   });
+}
+
+/** Every real image as the gallery; 128 training captions spread evenly over the split, and the held-out captions. */
+function pixelJudgeSet(train: { image: FloatImage; caption: string }[], heldOut: { image: FloatImage; caption: string }[]): PixelJudgeSet {
+  const picks = Math.min(128, train.length);
+  return {
+    gallery: [...train, ...heldOut],
+    train: Array.from({ length: picks }, (_, i) => Math.floor((i * train.length) / picks)),
+    heldOut: heldOut.map((_, i) => train.length + i),
+  };
 }
 
 export async function evalStage(ctx: RunContext): Promise<StageSummary> {
