@@ -33,6 +33,11 @@ export interface Preset {
     predictionType: PredictionType;
     /** Training crop of the high-resolution images (the network is fully convolutional). */
     cropSize: number;
+    /**
+     * What the low-resolution condition is in training: the box-downscaled image, or its VAE reconstruction
+     * (what the base model really hands the upscaler: soft, slightly shifted, never box-filtered).
+     */
+    condition?: 'downscale' | 'vae';
   };
   schedule: ScheduleConfig;
   predictionType: PredictionType;
@@ -149,7 +154,7 @@ const EMOJI: Preset = {
     heads: 4,
     timeEmbedDim: 64,
   },
-  upscaler: SHAPES.upscaler,
+  upscaler: { ...SHAPES.upscaler!, condition: 'vae' },
   // Guidance 2 gives the best CLIP score on held-out captions (1.13× the real images'); 4 and up drift from the data.
   defaults: { steps: 20, guidance: 2, sampler: 'dpmpp-2m' },
   stages: {

@@ -186,7 +186,7 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
     for (const n of [...new Set([...UPSCALER_STEPS, steps])].sort((a, b) => a - b)) bySteps.push({ steps: n, ...(await score(n === steps ? up : await upscale(low, n))) });
     const { psnr: upPsnr, clipFeatureDistance } = bySteps.find((r) => r.steps === steps)!;
     const base = await score(bicubic);
-    const upscaler = {
+    const upscaler: Record<string, unknown> = {
       images: hi.length,
       steps,
       psnr: upPsnr,
@@ -195,6 +195,15 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
       bicubicClipFeatureDistance: base.clipFeatureDistance,
       bySteps,
     };
+    if (runtime.encode) {
+      // What the base model really hands over: the VAE's reconstruction of the real base-size render.
+      const batch = imagesToBatch(o.real.slice(0, hi.length));
+      const decoded = await runtime.decode(await runtime.encode(batch));
+      const lowDecoded = batchToImages(decoded.data, decoded.dims).map((im) => ({ ...im, data: im.data.map((v) => Math.max(-1, Math.min(1, v))) }));
+      const [fromDecoded, bicubicDecoded] = [await score(await upscale(lowDecoded, steps)), await score(bicubic2x(lowDecoded))];
+      upscaler.onDecoded = { psnr: fromDecoded.psnr, bicubicPsnr: bicubicDecoded.psnr, clipFeatureDistance: fromDecoded.clipFeatureDistance, bicubicClipFeatureDistance: bicubicDecoded.clipFeatureDistance };
+      o.log(`eval: upscaler on VAE-decoded inputs: PSNR ${fromDecoded.psnr.toFixed(2)} dB vs bicubic ${bicubicDecoded.psnr.toFixed(2)} dB`);
+    }
     report.upscaler = upscaler;
     // Enlarged 2× so the edges the upscaler has to get right are visible on screen.
     const shown = [...hi.slice(0, 6), ...bicubic.slice(0, 6), ...up.slice(0, 6)].map((im) => enlarge(im, 2));
@@ -203,7 +212,7 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
     const generated = fixedImages.slice(0, 6);
     const generatedShown = [...bicubic2x(generated), ...(await upscale(generated))].map((im) => enlarge(im, 2));
     writeAtomic(join(o.outDir, 'upscaled-samples.png'), encodePng(imageGrid(generatedShown, 6)));
-    o.log(`eval: upscaler PSNR ${upscaler.psnr.toFixed(2)} dB vs bicubic ${upscaler.bicubicPsnr.toFixed(2)} dB; CLIP-feature distance ${upscaler.clipFeatureDistance.toExponential(2)} vs ${upscaler.bicubicClipFeatureDistance.toExponential(2)}`);
+    o.log(`eval: upscaler PSNR ${upPsnr.toFixed(2)} dB vs bicubic ${base.psnr.toFixed(2)} dB; CLIP-feature distance ${clipFeatureDistance.toExponential(2)} vs ${base.clipFeatureDistance.toExponential(2)}`);
   }
   if (o.pixelJudge) {
     const { retrieval, vae } = await pixelJudgeReport(o, runtime, async (prompts, seed) => {

@@ -1,23 +1,29 @@
 import { join } from 'node:path';
 import { createSchedule } from '../../models/diffusion/schedule.ts';
-import { cropImage, downscale, resizeBicubic } from '../../models/image.ts';
+import { cropImage, downscale, resizeBicubic, type FloatImage } from '../../models/image.ts';
 import { createRng, createUniformRng, mixSeed } from '../../models/diffusion/rng.ts';
 import { unet } from '../../models/nn/unet.ts';
-import type { RunContext, StageSummary } from '../context.ts';
+import { imageData, type RunContext, type StageSummary } from '../context.ts';
 import { batchIndices, type Dataset } from '../data/dataset.ts';
 import { noisedBatch } from '../diffusion-loss.ts';
 import { trainLoop } from '../loop.ts';
 import type { Objective } from '../objective.ts';
-import { saveWeights } from '../weights-io.ts';
+import { vaeSessions } from '../ort/inference.ts';
+import { loadWeights, saveWeights } from '../weights-io.ts';
 
 /**
- * 2× super-resolution diffusion in pixel space, conditioned on the low-resolution image. It diffuses the
+ * 2× super-resolution diffusion in pixel space, conditioned on the low-resolution image (box-downscaled or,
+ * per preset, the VAE's reconstruction of it). It diffuses the
  * residual over bicubic upsampling and predicts x₀ with a zero-initialised output layer, so the untrained
  * network is exactly bicubic at any step count and training can only move it towards the truth; a 1-step
  * sample (zero terminal SNR) is the regression estimate. The condition is noise-augmented at a random level
  * in [0, 2·noiseLevel) (level 0 = clean), given to the network; inference uses `noiseLevel`.
  */
-export function upscalerObjective(ctx: RunContext, hi: Dataset): Objective {
+/**
+ * `conditions[i]` is the low-resolution image the upscaler sees for training sample i (half the size of
+ * `hi`'s images); the target is the residual of the true image over its bicubic upsampling.
+ */
+export function upscalerObjective(ctx: RunContext, hi: Dataset, conditions: FloatImage[]): Objective {
   const up = ctx.preset.upscaler!;
   const cfg = ctx.configs().upscaler!;
   const schedule = createSchedule(ctx.preset.schedule);
@@ -48,9 +54,9 @@ export function upscalerObjective(ctx: RunContext, hi: Dataset): Objective {
         const im = hi.samples[i].image;
         const [oy, ox] = [0, 0].map(() => 2 * Math.floor((off() * (hi.imageSize - crop)) / 2));
         const x0 = cropImage(im, oy, ox, crop);
-        const base = cropImage(resizeBicubic(downscale(im, 2), im.width, im.height), oy, ox, crop);
+        const base = cropImage(resizeBicubic(conditions[i], im.width, im.height), oy, ox, crop);
         for (let j = 0; j < x0.data.length; j++) residual[k * x0.data.length + j] = x0.data[j] - base.data[j];
-        low.set(downscale(x0, 2).data, k * half * half * 3);
+        low.set(cropImage(conditions[i], oy / 2, ox / 2, half).data, k * half * half * 3);
       });
       const rand = createUniformRng(mixSeed(ctx.seed, step, 0xa));
       const levels = Float32Array.from(idx, () => Math.floor(rand() * 2 * up.noiseLevel));
@@ -67,12 +73,32 @@ export function upscalerObjective(ctx: RunContext, hi: Dataset): Objective {
   };
 }
 
+/** The trained VAE's reconstructions (encode to the posterior mean, decode) of a dataset's images. */
+async function vaeReconstructions(ctx: RunContext, ds: Dataset): Promise<FloatImage[]> {
+  const load = (file: string) => loadWeights(join(ctx.dir, 'vae', file)).weights;
+  const vae = await vaeSessions(ctx.configs().vae, ctx.preset.imageSize, load('vae_encoder.bin'), load('vae_decoder.bin'));
+  const out: FloatImage[] = [];
+  const s = ds.imageSize;
+  for (let i = 0; i < ds.samples.length; i += 64) {
+    const idx = ds.samples.slice(i, i + 64).map((_, k) => i + k);
+    const recon = await vae.decode(await vae.encode(imageData(ds, idx), idx.length), idx.length);
+    idx.forEach((_, k) => out.push({ width: s, height: s, data: recon.slice(k * s * s * 3, (k + 1) * s * s * 3).map((v) => Math.max(-1, Math.min(1, v))) }));
+  }
+  await vae.release();
+  return out;
+}
+
 export async function upscalerStage(ctx: RunContext): Promise<StageSummary> {
   const up = ctx.preset.upscaler;
   if (!up || !ctx.configs().upscaler) throw new Error(`preset ${ctx.preset.name} has no upscaler`);
   const dir = ctx.stageDir('upscaler');
   const hi = (await ctx.data(2 * ctx.preset.imageSize)).train;
-  const engine = await ctx.engine(upscalerObjective(ctx, hi), { emaDecay: ctx.preset.emaDecay });
+  const base = (await ctx.data()).train;
+  if (up.condition === 'vae' && base.samples.some((s, i) => s.caption !== hi.samples[i]?.caption)) {
+    throw new Error(`upscaler: the ${ctx.preset.imageSize} px and ${hi.imageSize} px training sets differ (files skipped at one size); use condition 'downscale'`);
+  }
+  const conditions = up.condition === 'vae' ? await vaeReconstructions(ctx, base) : hi.samples.map((s) => downscale(s.image, 2));
+  const engine = await ctx.engine(upscalerObjective(ctx, hi, conditions), { emaDecay: ctx.preset.emaDecay });
   const result = await trainLoop({ ...ctx.loopOptions('upscaler', up), engine });
   saveWeights(join(dir, 'upscaler.bin'), engine.weights('upscaler', 'ema'));
   engine.dispose();
