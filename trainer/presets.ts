@@ -44,6 +44,8 @@ export interface Preset {
   conditionDropout: number;
   emaDecay: number;
   defaults: { steps: number; guidance: number; sampler: 'dpmpp-2m' | 'ddim' | 'ddpm' | 'euler-a' };
+  /** Prompts the page offers to click, chosen from the eval (what the model draws best). */
+  examples?: string[];
   stages: { clip: StageSchedule; vae: StageSchedule; unet: StageSchedule };
   eval: { prompts: number; guidanceScales: number[]; steps: number };
 }
@@ -157,6 +159,7 @@ const EMOJI: Preset = {
   upscaler: { ...SHAPES.upscaler!, condition: 'vae' },
   // Guidance 2 gives the best CLIP score on held-out captions (1.13× the real images'); 4 and up drift from the data.
   defaults: { steps: 20, guidance: 2, sampler: 'dpmpp-2m' },
+  examples: ['grinning face', 'red heart', 'thumbs up', 'rocket', 'pizza', 'cat face', 'waving hand', 'sun'],
   stages: {
     clip: { steps: 300, batchSize: 48, lr: 2e-3, warmupSteps: 20 },
     vae: { steps: 3000, batchSize: 16, lr: 1e-3, warmupSteps: 100 },

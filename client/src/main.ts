@@ -66,6 +66,20 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       document.body.dataset.ready = 'true';
       if (!query.get('steps')) $<HTMLInputElement>('steps').value = String(m.defaults.steps);
       if (!query.get('guidance')) $<HTMLInputElement>('guidance').value = String(m.defaults.guidance);
+      if (!query.get('prompt') && m.examples.length > 0) $<HTMLInputElement>('prompt').value = m.examples[0];
+      // Example prompts: one click fills the prompt and generates.
+      $('examples').replaceChildren(
+        ...m.examples.map((text) => {
+          const b = document.createElement('button');
+          b.type = 'button';
+          b.textContent = text;
+          b.addEventListener('click', () => {
+            $<HTMLInputElement>('prompt').value = text;
+            $<HTMLFormElement>('form').requestSubmit();
+          });
+          return b;
+        }),
+      );
       busy(false);
       break;
     case 'progress':

@@ -17,7 +17,7 @@ export type ToWorker =
   | { type: 'cancel'; id: number };
 
 export type FromWorker =
-  | { type: 'loaded'; backend: 'webgpu' | 'wasm'; model: string; version: string; imageSize: number; defaults: { steps: number; guidance: number; sampler: string } }
+  | { type: 'loaded'; backend: 'webgpu' | 'wasm'; model: string; version: string; imageSize: number; defaults: { steps: number; guidance: number; sampler: string }; examples: string[] }
   | { type: 'download'; file: string; loaded: number; total: number; cached: boolean }
   | { type: 'progress'; id: number; step: number; total: number; msPerStep: number; preview?: { width: number; height: number; rgba: Uint8ClampedArray } }
   | { type: 'done'; id: number; width: number; height: number; rgba: Uint8ClampedArray; ms: number; backend: string }

@@ -72,7 +72,7 @@ async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
     sessions = await create(backend);
   }
   loaded = { edge: msg.edge, manifest, backend, sessions };
-  post({ type: 'loaded', backend, model: manifest.name, version: manifest.version, imageSize: manifest.imageSize, defaults: manifest.diffusion.defaults });
+  post({ type: 'loaded', backend, model: manifest.name, version: manifest.version, imageSize: manifest.imageSize, defaults: manifest.diffusion.defaults, examples: manifest.examples ?? [] });
 }
 
 async function embeddings(l: Loaded, prompt: string, negative: string): Promise<{ cond: Tensor; uncond: Tensor }> {

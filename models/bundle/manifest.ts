@@ -76,6 +76,8 @@ export const manifestSchema = z.object({
   /** Max error of each exported graph against the trained tfjs network on a check input (relative to output scale). */
   exportCheck: z.record(z.number()),
   metrics: z.record(z.unknown()).optional(),
+  /** Prompts that show the model at its best (the page offers them to click). */
+  examples: z.array(z.string().min(1).max(200)).max(40).optional(),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
 

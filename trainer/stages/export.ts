@@ -171,6 +171,7 @@ export async function exportStage(ctx: RunContext, options: ExportOptions): Prom
       stages,
     },
     exportCheck,
+    examples: p.examples,
   });
   writeFileSync(join(out, 'manifest.json'), JSON.stringify(manifest, null, 2));
   const total = Object.values(files).reduce((s, f) => s + f.size, 0);
