@@ -126,7 +126,7 @@ const SHAPES_TINY: Preset = {
     vae: { steps: 80, batchSize: 16, lr: 2e-3, warmupSteps: 10 },
     unet: { steps: 150, batchSize: 32, lr: 1e-3, warmupSteps: 15 },
   },
-  upscaler: { ...SHAPES.upscaler!, steps: 30 },
+  upscaler: { ...SHAPES.upscaler!, steps: 120 },
   eval: { prompts: 32, guidanceScales: [1, 2, 4, 7], steps: 20 },
 };
 

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { imageData, type RunContext, type StageSummary } from '../context.ts';
+import type { Dataset } from '../data/dataset.ts';
 import { loadCheckpoint, saveCheckpoint } from '../checkpoint.ts';
 import { textStates, vaeSessions } from '../ort/inference.ts';
 import { loadWeights } from '../weights-io.ts';
@@ -14,11 +15,11 @@ export interface LatentSet {
   captions: string[];
 }
 
-/** Encode the dataset once: VAE latent means (scaled) and the frozen text encoder's states of every caption. */
-export async function latentsStage(ctx: RunContext): Promise<StageSummary> {
-  const t0 = Date.now();
-  const dir = ctx.stageDir('latents');
-  const ds = (await ctx.data()).train;
+/**
+ * A dataset through the run's trained VAE encoder (scaled posterior means) and frozen text encoder (states of
+ * every distinct caption, the empty prompt first): what the U-Net trains on.
+ */
+export async function encodeDataset(ctx: RunContext, ds: Dataset): Promise<LatentSet & { latentShape: number[]; contextShape: number[] }> {
   const cfg = ctx.configs();
   const enc = loadWeights(join(ctx.dir, 'vae', 'vae_encoder.bin'));
   const vae = await vaeSessions(cfg.vae, ctx.preset.imageSize, enc.weights, loadWeights(join(ctx.dir, 'vae', 'vae_decoder.bin')).weights);
@@ -26,7 +27,6 @@ export async function latentsStage(ctx: RunContext): Promise<StageSummary> {
   const captions = ['', ...new Set(ds.samples.map((s) => s.caption))];
   const row = new Map(captions.map((c, i) => [c, i]));
   const l = cfg.latentSize;
-  const shape = [ds.samples.length, l, l, cfg.vae.latentChannels];
   const per = l * l * cfg.vae.latentChannels;
   const latents = new Float32Array(ds.samples.length * per);
   for (let i = 0; i < ds.samples.length; i += 64) {
@@ -43,17 +43,32 @@ export async function latentsStage(ctx: RunContext): Promise<StageSummary> {
     const chunk = captions.slice(i, i + 256);
     contexts.set(await textStates(cfg.textEncoder, textWeights, tok.encodeBatch(chunk), chunk.length), i * tok.maxLength * width);
   }
-  saveCheckpoint(join(dir, 'latents.bin'), {
+  return {
+    latents,
+    latentShape: [ds.samples.length, l, l, cfg.vae.latentChannels],
+    contexts,
+    contextShape: [captions.length, tok.maxLength, width],
+    captionIndex: Int32Array.from(ds.samples, (s) => row.get(s.caption)!),
+    captions,
+  };
+}
+
+/** Encode the training set once for the U-Net stage. */
+export async function latentsStage(ctx: RunContext): Promise<StageSummary> {
+  const t0 = Date.now();
+  const ds = (await ctx.data()).train;
+  const set = await encodeDataset(ctx, ds);
+  saveCheckpoint(join(ctx.stageDir('latents'), 'latents.bin'), {
     step: 0,
-    meta: { captions },
+    meta: { captions: set.captions },
     tensors: new Map([
-      ['latents', { shape, data: latents }],
-      ['contexts', { shape: [captions.length, tok.maxLength, width], data: contexts }],
-      ['captionIndex', { shape: [ds.samples.length], data: Float32Array.from(ds.samples, (s) => row.get(s.caption)!) }],
+      ['latents', { shape: set.latentShape, data: set.latents }],
+      ['contexts', { shape: set.contextShape, data: set.contexts }],
+      ['captionIndex', { shape: [ds.samples.length], data: Float32Array.from(set.captionIndex) }],
     ]),
   });
-  ctx.log(`latents: ${ds.samples.length} images → ${shape.slice(1).join('×')} latents, ${captions.length} distinct captions`);
-  return { steps: 0, wallSeconds: (Date.now() - t0) / 1000, samples: ds.samples.length, captions: captions.length };
+  ctx.log(`latents: ${ds.samples.length} images → ${set.latentShape.slice(1).join('×')} latents, ${set.captions.length} distinct captions`);
+  return { steps: 0, wallSeconds: (Date.now() - t0) / 1000, samples: ds.samples.length, captions: set.captions.length };
 }
 
 export function loadLatents(ctx: RunContext): LatentSet & { latentShape: number[]; contextShape: number[] } {
