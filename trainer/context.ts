@@ -124,7 +124,7 @@ export class RunContext {
   }
 
   /** The loop options every stage shares: its folder, schedule, checkpointing, resume and logging. */
-  loopOptions(stage: string, sched: { steps: number; batchSize: number; lr: number; warmupSteps: number }) {
+  loopOptions(stage: string, sched: { steps: number; batchSize: number; lr: number; warmupSteps: number; lrSchedule?: 'constant' | 'cosine' }) {
     return {
       stage,
       dir: this.stageDir(stage),
@@ -132,6 +132,7 @@ export class RunContext {
       batchSize: sched.batchSize,
       lr: sched.lr,
       warmupSteps: sched.warmupSteps,
+      lrSchedule: sched.lrSchedule,
       checkpointEvery: this.checkpointEvery,
       resume: this.resume,
       log: this.log,

@@ -26,6 +26,8 @@ export interface LoopOptions {
   batchSize: number;
   lr: number;
   warmupSteps: number;
+  /** After warm-up: constant, or cosine decay to 0 at the last step. */
+  lrSchedule?: 'constant' | 'cosine';
   checkpointEvery: number;
   sampleEvery?: number;
   resume: boolean;
@@ -40,6 +42,14 @@ export interface LoopResult {
   losses: number[];
   finalLoss: number;
   wallSeconds: number;
+}
+
+/** Linear warm-up over `warmupSteps`, then constant or cosine decay to 0 at the last step. */
+export function learningRate(o: Pick<LoopOptions, 'lr' | 'warmupSteps' | 'lrSchedule' | 'steps'>, step: number): number {
+  const warm = Math.min(1, (step + 1) / Math.max(1, o.warmupSteps));
+  if (o.lrSchedule !== 'cosine' || step < o.warmupSteps) return o.lr * warm;
+  const progress = (step - o.warmupSteps) / Math.max(1, o.steps - o.warmupSteps);
+  return o.lr * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, progress)));
 }
 
 /**
@@ -57,6 +67,11 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     if (ckpt) {
       step = ckpt.step;
       losses = (ckpt.meta.losses as number[]) ?? [];
+      if (o.engine.hasEma && ![...ckpt.tensors.keys()].some((k) => k.startsWith('ema:'))) {
+        // A run that gained an EMA on resume: the average starts from the current weights.
+        for (const [k, t] of [...ckpt.tensors]) if (k.startsWith('param:')) ckpt.tensors.set(`ema:${k.slice(6)}`, t);
+        o.log?.(`${o.stage}: the checkpoint has no EMA; it starts from the weights at step ${step}`);
+      }
       o.engine.restore(ckpt.tensors, ckptPath);
       o.log?.(`${o.stage}: resumed from step ${step}`);
     }
@@ -78,7 +93,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
   const lossLog = join(o.dir, 'loss.jsonl');
   try {
     while (step < o.steps) {
-      const lr = o.lr * Math.min(1, (step + 1) / Math.max(1, o.warmupSteps));
+      const lr = learningRate(o, step);
       const lossValue = await o.engine.step(step, lr);
       if (!Number.isFinite(lossValue)) {
         throw new TrainingDivergedError(

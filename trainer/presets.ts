@@ -9,6 +9,8 @@ export interface StageSchedule {
   batchSize: number;
   lr: number;
   warmupSteps: number;
+  /** After warm-up: constant (default) or cosine decay to 0 at the last step. */
+  lrSchedule?: 'constant' | 'cosine';
 }
 
 /** Everything that defines a model family: data, network sizes, schedules and how long each stage trains. */
@@ -162,8 +164,8 @@ const EMOJI: Preset = {
   examples: ['grinning face', 'red heart', 'thumbs up', 'rocket', 'pizza', 'cat face', 'waving hand', 'sun'],
   stages: {
     clip: { steps: 300, batchSize: 48, lr: 2e-3, warmupSteps: 20 },
-    vae: { steps: 3000, batchSize: 16, lr: 1e-3, warmupSteps: 100 },
-    unet: { steps: 6000, batchSize: 64, lr: 1e-3, warmupSteps: 200 },
+    vae: { steps: 1600, batchSize: 16, lr: 1e-3, warmupSteps: 100, lrSchedule: 'cosine' },
+    unet: { steps: 5000, batchSize: 64, lr: 1e-3, warmupSteps: 200, lrSchedule: 'cosine' },
   },
   eval: { prompts: 128, guidanceScales: [1, 2, 4, 7], steps: 20 },
 };

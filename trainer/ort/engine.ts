@@ -2,7 +2,7 @@ import * as ort from 'onnxruntime-node';
 import { availableParallelism } from 'node:os';
 import { filterFromOihw, filterToOihw, type WeightMap } from '../../models/nn/weights.ts';
 import type { StoredTensor } from '../checkpoint.ts';
-import { ADAM, type EngineSettings, type TrainingEngine } from '../engine.ts';
+import { ADAM, emaDecayAt, type EngineSettings, type TrainingEngine } from '../engine.ts';
 import { objectiveParams, type Feeds, type Objective, type ParamSpec } from '../objective.ts';
 import { initialValues } from '../param-init.ts';
 import { buildTrainGraph, paramInputName, storedShape, type TrainGraphOptions } from './train-graph.ts';
@@ -59,6 +59,7 @@ export async function createOrtEngine(objective: Objective, settings: EngineSett
 
   const engine = {
     name: 'ort',
+    hasEma,
     params,
     lastGradients: undefined as Float32Array | undefined,
     /** The last step's raw gradient of one parameter, in its declared layout (with `exposeGradients`). */
@@ -77,7 +78,10 @@ export async function createOrtEngine(objective: Objective, settings: EngineSett
         c1: scalar(1 / (1 - ADAM.beta1 ** t)),
         c2: scalar(1 / (1 - ADAM.beta2 ** t)),
       };
-      if (hasEma) feeds.ema = new ort.Tensor('float32', state.ema, [total]);
+      if (hasEma) {
+        feeds.ema = new ort.Tensor('float32', state.ema, [total]);
+        feeds.ema_decay = scalar(emaDecayAt(settings.emaDecay!, t));
+      }
       for (const p of params) feeds[paramInputName(p.key)] = new ort.Tensor('float32', state.param.subarray(p.offset, p.offset + p.size), storedShape(p));
       const out = await session.run(feeds);
       const loss = (out.loss.data as Float32Array)[0];

@@ -26,7 +26,7 @@ export const paramInputName = (key: string): string => `param:${key}`;
 
 /**
  * One training step as one ONNX graph: inputs are the parameters, the flat AdamW moments and EMA,
- * the scalars `lr`, `c1` = 1/(1−β₁ᵗ) and `c2` = 1/(1−β₂ᵗ) (so warm-up, decay and bias correction need no new
+ * the scalars `lr`, `c1` = 1/(1−β₁ᵗ), `c2` = 1/(1−β₂ᵗ) and `ema_decay` (so warm-up, decay and bias correction need no new
  * graph), and the objective's data; outputs are the loss, the global gradient norm and the updated vectors.
  * AdamW matches the tfjs loop: global-norm clipping, decoupled decay on parameters of rank > 1.
  */
@@ -38,6 +38,7 @@ export function buildTrainGraph(objective: Objective, params: ParamSpec[], opt: 
   const [m, v] = [vec('adam_m'), vec('adam_v')];
   const ema = opt.emaDecay !== undefined ? vec('ema') : undefined;
   const [lr, c1, c2] = ['lr', 'c1', 'c2'].map((name) => graph.addInput({ name, dtype: 'float32', dims: [] }));
+  const emaDecay = ema ? graph.addInput({ name: 'ema_decay', dtype: 'float32', dims: [] }) : undefined;
 
   // One input per parameter (views of the engine's flat vector, no slicing in the graph); conv filters
   // arrive [cout, cin, kh, kw], as Conv takes them, so no forward transposes.
@@ -97,7 +98,8 @@ export function buildTrainGraph(objective: Objective, params: ParamSpec[], opt: 
   out('params_out', p2, [total]);
   out('adam_m_out', m2, [total]);
   out('adam_v_out', v2, [total]);
-  if (ema) out('ema_out', n('Add', [n('Mul', [ema, c(opt.emaDecay!)]), n('Mul', [p2, c(1 - opt.emaDecay!)])]), [total]);
+  // ema + (1 − d)(p − ema) = d·ema + (1 − d)·p, with d fed per step (warm-up).
+  if (ema && emaDecay) out('ema_out', n('Add', [ema, n('Mul', [n('Sub', [p2, ema]), n('Sub', [c(1), emaDecay])])]), [total]);
   if (options.exposeGradients) out('grads', g, [total]);
   return encodeModel(graph, { network: `train_${objective.name}` });
 }

@@ -47,9 +47,9 @@ export async function vaeStage(ctx: RunContext): Promise<StageSummary> {
   const dir = ctx.stageDir('vae');
   const ds = (await ctx.data()).train;
   const sched = ctx.preset.stages.vae;
-  const engine = await ctx.engine(vaeObjective(ctx, ds));
+  const engine = await ctx.engine(vaeObjective(ctx, ds), { emaDecay: ctx.preset.emaDecay });
   const preview = ds.samples.slice(0, 8).map((_, i) => i);
-  const sessions = () => vaeSessions(ctx.configs().vae, ctx.preset.imageSize, engine.weights('vae_encoder', 'param'), engine.weights('vae_decoder', 'param'));
+  const sessions = () => vaeSessions(ctx.configs().vae, ctx.preset.imageSize, engine.weights('vae_encoder', 'ema'), engine.weights('vae_decoder', 'ema'));
   const result = await trainLoop({
     ...ctx.loopOptions('vae', sched),
     sampleEvery: 200,
@@ -84,8 +84,8 @@ export async function vaeStage(ctx: RunContext): Promise<StageSummary> {
   const std = Math.sqrt(sumSq / count - (sum / count) ** 2);
   const psnr = 10 * Math.log10(4 / (se / pixels));
   const scaleFactor = 1 / Math.max(std, 1e-6);
-  saveWeights(join(dir, 'vae_encoder.bin'), engine.weights('vae_encoder', 'param'), { scaleFactor });
-  saveWeights(join(dir, 'vae_decoder.bin'), engine.weights('vae_decoder', 'param'), { scaleFactor });
+  saveWeights(join(dir, 'vae_encoder.bin'), engine.weights('vae_encoder', 'ema'), { scaleFactor });
+  saveWeights(join(dir, 'vae_decoder.bin'), engine.weights('vae_decoder', 'ema'), { scaleFactor });
   engine.dispose();
   ctx.log(`vae: reconstruction PSNR ${psnr.toFixed(2)} dB (training images), latent scale factor ${scaleFactor.toFixed(4)}`);
   return { steps: result.steps, wallSeconds: result.wallSeconds, finalLoss: result.finalLoss, scaleFactor, psnr };

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Ops } from '../../models/nn/ops.ts';
 import type { WeightMap } from '../../models/nn/weights.ts';
 import type { StoredTensor } from '../checkpoint.ts';
-import { ADAM, type EngineSettings, type TrainingEngine } from '../engine.ts';
+import { ADAM, emaDecayAt, type EngineSettings, type TrainingEngine } from '../engine.ts';
 import type { Feeds, Objective } from '../objective.ts';
 import { tfjsOps } from './ops.ts';
 import { ParamStore } from './params.ts';
@@ -55,6 +55,7 @@ export async function createTfjsEngine(objective: Objective, settings: EngineSet
 
   return {
     name: 'tfjs',
+    hasEma: settings.emaDecay !== undefined,
     stores,
     async step(step, lr) {
       const t = step + 1;
@@ -65,6 +66,7 @@ export async function createTfjsEngine(objective: Objective, settings: EngineSet
         const scale = norm > settings.clipNorm ? settings.clipNorm / norm : 1;
         const c1 = 1 / (1 - b1 ** t);
         const c2 = 1 / (1 - b2 ** t);
+        const d = settings.emaDecay !== undefined ? emaDecayAt(settings.emaDecay, t) : 0;
         slots.forEach((s, i) => {
           const g = tf.mul(gs[i], scale);
           s.m.assign(tf.add(tf.mul(s.m, b1), tf.mul(g, 1 - b1)));
@@ -72,7 +74,7 @@ export async function createTfjsEngine(objective: Objective, settings: EngineSet
           const update = tf.div(tf.mul(s.m, c1), tf.add(tf.sqrt(tf.mul(s.v, c2)), eps));
           const decay = wd > 0 && s.variable.rank > 1 ? tf.mul(s.variable, wd) : tf.scalar(0);
           s.variable.assign(tf.sub(s.variable, tf.mul(tf.add(update, decay), lr)));
-          if (s.ema) s.ema.assign(tf.add(tf.mul(s.ema, settings.emaDecay!), tf.mul(s.variable, 1 - settings.emaDecay!)));
+          if (s.ema) s.ema.assign(tf.add(tf.mul(s.ema, d), tf.mul(s.variable, 1 - d)));
         });
         return value.dataSync()[0];
       });
