@@ -44,7 +44,8 @@ describe('the bundles shipped in models/bundles', () => {
       expect(dot(embeds[1], text.embeds[1])).toBeGreaterThan(dot(embeds[1], text.embeds[0]) + 0.05);
     });
 
-    it(`${name}: the upscaler beats bicubic on held-out 2× ground truth`, async () => {
+    // Measured on 64 held-out images: emoji 41.7 vs 29.5 dB, shapes 52.7 vs 32.0 dB (docs/results/*/report.json).
+    it(`${name}: the upscaler beats bicubic by at least 6 dB PSNR on held-out 2× ground truth`, async () => {
       const bundle = await openBundle(join(BUNDLES, name));
       const preset = getPreset(bundle.manifest.training.preset);
       const hi = (await loadPresetData(preset.data, bundle.manifest.training.seed, 2 * preset.imageSize)).heldOut.samples.slice(0, 8).map((s) => s.image);
@@ -54,7 +55,7 @@ describe('the bundles shipped in models/bundles', () => {
       const mse = (a: FloatImage, b: FloatImage) => a.data.reduce((s, v, i) => s + (Math.max(-1, Math.min(1, v)) - b.data[i]) ** 2, 0) / a.data.length;
       const upMse = hi.reduce((s, h, i) => s + mse(up[i], h), 0);
       const bicubicMse = hi.reduce((s, h, i) => s + mse(resizeBicubic(low[i], h.width, h.height), h), 0);
-      expect(upMse).toBeLessThan(bicubicMse);
+      expect(10 * Math.log10(bicubicMse / upMse)).toBeGreaterThanOrEqual(6);
     });
   }
 });
