@@ -12,7 +12,11 @@ describe('npm run eval', () => {
   it('evaluates a shipped bundle on its preset\'s held-out data and prints a JSON report', async () => {
     const r = await runCli('trainer/eval-cli.ts', ['--model', 'models/bundles/shapes', '--json', '--out', out, '--prompts', '8', '--steps', '6']);
     expect(r.code, r.output).toBe(0);
-    const report = JSON.parse(r.output.trim().split('\n').at(-1)!) as { model: string; sweep: Record<string, number>[]; upscaler: Record<'psnr' | 'bicubicPsnr' | 'clipFeatureDistance' | 'bicubicClipFeatureDistance' | 'steps', number> & { bySteps: { steps: number; psnr: number }[] } };
+    const report = JSON.parse(r.output.trim().split('\n').at(-1)!) as {
+      model: string;
+      sweep: Record<string, number>[];
+      composition: { accuracy: number; scenes: number; detectorOnReal: { heldOut: number }; byGuidance: { guidance: number; accuracy: number }[] };
+      upscaler: Record<'psnr' | 'bicubicPsnr' | 'clipFeatureDistance' | 'bicubicClipFeatureDistance' | 'steps', number> & { bySteps: { steps: number; psnr: number }[] } };
     expect(report.model).toMatch(/^shapes@/);
     expect(report.sweep.map((s) => s.guidance)).toEqual(getPreset('shapes').eval.guidanceScales);
     for (const row of report.sweep) {
@@ -20,6 +24,11 @@ describe('npm run eval', () => {
       expect(row.colourShapeAccuracy).toBeGreaterThanOrEqual(0);
       expect(row.colourShapeAccuracy).toBeLessThanOrEqual(1);
     }
+    // Composition, judged by the ground-truth detector, which reads the real renders right (measured 100 %).
+    expect(report.composition.scenes).toBe(8);
+    expect(report.composition.detectorOnReal.heldOut).toBeGreaterThanOrEqual(0.97);
+    expect(report.composition.byGuidance.map((g) => g.guidance)).toEqual(getPreset('shapes').eval.guidanceScales);
+    expect(report.composition.accuracy).toBe(report.composition.byGuidance.find((g) => g.guidance === 1.5)!.accuracy);
     // The shipped upscaler must beat bicubic on the held-out 2× ground truth, at its default steps.
     const up = report.upscaler;
     expect(up.bicubicPsnr).toBeGreaterThan(20);

@@ -4,7 +4,8 @@ import { loadFolderDataset } from './folder.ts';
 import { shapesDataset, type ShapeScene } from './shapes.ts';
 
 export type DataSpec =
-  | { kind: 'shapes'; count: number; heldOut: number; maxObjects: 1 | 2 }
+  /** `heldOutCombinations`: scenes with attribute combinations no training scene has (HELD_OUT_COMBINATIONS). */
+  | { kind: 'shapes'; count: number; heldOut: number; maxObjects: 1 | 2; heldOutCombinations?: number }
   | { kind: 'emoji'; heldOut: number }
   | { kind: 'folder'; path: string; heldOut: number };
 
@@ -12,6 +13,8 @@ export interface SplitData {
   train: Dataset;
   /** Never trained on; carries the generator's ground truth for synthetic scenes. */
   heldOut: Dataset & { scenes?: ShapeScene[] };
+  /** Synthetic scenes made only of combinations the training set never shows. */
+  heldOutCombinations?: Dataset & { scenes: ShapeScene[] };
 }
 
 function split(all: Dataset, isHeldOut: (i: number) => boolean): SplitData {
@@ -30,7 +33,11 @@ function split(all: Dataset, isHeldOut: (i: number) => boolean): SplitData {
 export async function loadPresetData(spec: DataSpec, seed: number, size: number): Promise<SplitData> {
   if (spec.kind === 'shapes') {
     const opts = { maxObjects: spec.maxObjects };
-    return { train: shapesDataset(seed, spec.count, size, opts), heldOut: shapesDataset(seed, spec.heldOut, size, opts, spec.count) };
+    return {
+      train: shapesDataset(seed, spec.count, size, opts),
+      heldOut: shapesDataset(seed, spec.heldOut, size, opts, spec.count),
+      heldOutCombinations: spec.heldOutCombinations ? shapesDataset(seed, spec.heldOutCombinations, size, opts, 0, 'combinations') : undefined,
+    };
   }
   const all = spec.kind === 'emoji' ? await loadEmojiDataset(size) : loadFolderDataset(spec.path, size);
   const n = all.samples.length;

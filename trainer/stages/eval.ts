@@ -33,6 +33,8 @@ export interface EvalOptions {
   trainPrompts: string[];
   trainReal: FloatImage[];
   scenes?: ShapeScene[];
+  /** Synthetic scenes made of attribute combinations never trained on, scored separately. */
+  combinations?: { prompts: string[]; scenes: ShapeScene[]; real: FloatImage[] };
   guidanceScales: number[];
   steps: number;
   seed: number;
@@ -119,6 +121,13 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
       const scores = images.map((im, i) => scoreScene(im, o.scenes![i]));
       row.colourShapeAccuracy = mean(scores.map((s) => +s.colourShape));
       row.positionAccuracy = mean(scores.map((s) => +(s.colourShape && s.position)));
+      row.accuracy = mean(scores.map((s) => +s.all));
+    }
+    if (o.combinations) {
+      const c = o.combinations;
+      const t = await bundle.encodeText(c.prompts);
+      const generated = await generateFor(t.hidden, (await bundle.encodeText(c.prompts.map(() => ''))).hidden, { guidance, steps: o.steps, seed: o.seed });
+      row.heldOutCombinationsAccuracy = mean(generated.map((im, i) => +scoreScene(im, c.scenes[i]).all));
     }
     sweep.push(row);
     gridRows.push(...images.slice(0, 8));
@@ -127,9 +136,9 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
   const zoom = Math.max(1, Math.round(64 / o.real[0].width));
   const save = (name: string, images: FloatImage[], columns: number) => writeAtomic(join(o.outDir, name), encodePng(imageGrid(images.map((im) => enlarge(im, zoom)), columns)));
   save('guidance-sweep.png', gridRows, 8);
-  // The curve: CLIP-score ratio (blue) and, for shapes, colour+shape (red) and position (green) accuracy against guidance; grey line at 0.9.
+  // The curve: CLIP-score ratio (blue) and, for shapes, full-scene accuracy (red: colour, shape, size, relation) and colour+shape+position (green) against guidance; grey line at 0.9.
   const curves: Series[] = [{ values: sweep.map((r) => r.clipScoreRatio), rgb: [0.1, 0.3, 0.9] }];
-  if (o.scenes) curves.push({ values: sweep.map((r) => r.colourShapeAccuracy), rgb: [0.85, 0.15, 0.1] }, { values: sweep.map((r) => r.positionAccuracy), rgb: [0.1, 0.6, 0.2] });
+  if (o.scenes) curves.push({ values: sweep.map((r) => r.accuracy), rgb: [0.85, 0.15, 0.1] }, { values: sweep.map((r) => r.positionAccuracy), rgb: [0.1, 0.6, 0.2] });
   writeAtomic(join(o.outDir, 'guidance-curve.png'), encodePng(seriesChart(o.guidanceScales, curves, 0.9)));
 
   // Samples at the bundle's defaults: held-out captions (real above generated), then training captions.
@@ -150,7 +159,9 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
   save('samplers.png', samplerCells, 2 * SAMPLER_STEPS.length);
 
   const half = Math.floor(realEmbeds.length / 2);
+  const composition = o.scenes ? compositionReport(o, sweep, bundle.manifest.diffusion.defaults.guidance) : undefined;
   const report: Record<string, unknown> = {
+    composition,
     prompts: o.prompts.length,
     steps: o.steps,
     realClipScore: realClip,
@@ -223,6 +234,25 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
     report.vae = vae;
   }
   return report;
+}
+
+/**
+ * Prompt following on synthetic scenes, judged by the ground-truth detector: a scene counts only if every
+ * object's colour, shape and size and the relation are right. The detector's own accuracy on the real
+ * renders says how far its verdicts can be trusted.
+ */
+function compositionReport(o: EvalOptions, sweep: Record<string, number>[], defaultGuidance: number) {
+  const at = sweep.find((r) => r.guidance === defaultGuidance) ?? sweep[0];
+  const onReal = (real: FloatImage[], scenes: ShapeScene[]) => mean(real.map((im, i) => +scoreScene(im, scenes[i]).all));
+  return {
+    guidance: at.guidance,
+    accuracy: at.accuracy,
+    scenes: o.scenes!.length,
+    twoObjectScenes: o.scenes!.filter((s) => s.objects.length === 2).length,
+    heldOutCombinations: o.combinations ? { accuracy: at.heldOutCombinationsAccuracy, scenes: o.combinations.scenes.length } : undefined,
+    detectorOnReal: { heldOut: onReal(o.real, o.scenes!), heldOutCombinations: o.combinations ? onReal(o.combinations.real, o.combinations.scenes) : undefined },
+    byGuidance: sweep.map((r) => ({ guidance: r.guidance, accuracy: r.accuracy, heldOutCombinations: r.heldOutCombinationsAccuracy })),
+  };
 }
 
 const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.floor(p * (xs.length - 1))];
@@ -298,7 +328,7 @@ export async function evaluateOnPresetData(
   data: (size: number) => Promise<SplitData>,
   o: { outDir: string; prompts?: number; steps?: number; log: (line: string) => void },
 ): Promise<Record<string, unknown>> {
-  const { train, heldOut: held } = await data(preset.imageSize);
+  const { train, heldOut: held, heldOutCombinations } = await data(preset.imageSize);
   const n = Math.min(o.prompts ?? preset.eval.prompts, held.samples.length);
   return evaluateBundle({
     bundle,
@@ -307,6 +337,9 @@ export async function evaluateOnPresetData(
     trainPrompts: train.samples.slice(0, 8).map((s) => s.caption),
     trainReal: train.samples.slice(0, 8).map((s) => s.image),
     scenes: held.scenes?.slice(0, n),
+    combinations: heldOutCombinations
+      ? { prompts: heldOutCombinations.samples.map((s) => s.caption), scenes: heldOutCombinations.scenes, real: heldOutCombinations.samples.map((s) => s.image) }
+      : undefined,
     guidanceScales: preset.eval.guidanceScales,
     steps: o.steps ?? preset.eval.steps,
     seed,
