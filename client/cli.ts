@@ -1,64 +1,111 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, extname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError } from '../models/errors.ts';
+import { parseSamplerName } from '../models/diffusion/samplers/index.ts';
+import { SAMPLER_NAMES } from '../models/diffusion/samplers/types.ts';
 import { generate } from '../models/pipeline/generate.ts';
 import { batchToImages, imagesToBatch } from '../models/pipeline/layout.ts';
 import { openBundle } from '../trainer/bundle-node.ts';
-import { intOption, parseOptions, runCli } from '../trainer/cli-args.ts';
+import { parseCli, runCli, type CliSpec } from '../trainer/cli-args.ts';
 import { decodeImage, encodePng } from '../trainer/data/png.ts';
 import { resizeBilinear } from '../models/image.ts';
 import { ProgressBar } from '../trainer/progress.ts';
 
-const USAGE = `usage: npm run generate -- --prompt "…" --out out.png [--model models/bundles/emoji] [--negative "…"]
-       [--steps N] [--guidance S] [--rescale R] [--sampler dpmpp-2m|ddim|ddpm|euler-a] [--seed 1]
-       [--init image.png --strength 0.6] [--upscale]`;
+const SHIPPED = fileURLToPath(new URL('../models/bundles', import.meta.url));
 
-/** The generation pipeline on onnxruntime-node against a local bundle: the browser's pipeline, from a shell. */
+const SPEC: CliSpec = {
+  name: 'generate',
+  summary: "Generate images on onnxruntime-node with a bundle's networks: the browser's pipeline, from a shell.",
+  options: {
+    prompt: { type: 'string', value: 'TEXT', description: 'what to draw (required)' },
+    out: { type: 'string', value: 'FILE.png', description: 'where to write the PNG (required); with --count N, FILE-<seed>.png' },
+    model: { type: 'string', value: 'NAME|DIR', description: 'a shipped model (emoji, shapes) or a bundle folder', default: 'emoji' },
+    negative: { type: 'string', value: 'TEXT', description: 'negative prompt (the unconditional side of guidance)', default: '""' },
+    steps: { type: 'string', value: 'N', description: 'sampler steps', default: "the model's" },
+    guidance: { type: 'string', value: 'S', description: 'classifier-free guidance scale, 0–50', default: "the model's" },
+    rescale: { type: 'string', value: 'R', description: 'guidance rescale φ, 0–1', default: '0' },
+    sampler: { type: 'string', value: 'NAME', description: SAMPLER_NAMES.join(' | '), default: "the model's" },
+    seed: { type: 'string', value: 'N', description: 'noise seed, 0–4294967295', default: '1' },
+    count: { type: 'string', value: 'N', description: 'how many images, seeds S, S+1, …', default: '1' },
+    init: { type: 'string', value: 'FILE', description: 'img2img: start from this image' },
+    strength: { type: 'string', value: 'X', description: 'img2img: how much to repaint, 0–1 (needs --init)', default: '0.6' },
+    upscale: { type: 'boolean', description: "2× with the model's upscaler" },
+  },
+  examples: ['npm run generate -- --prompt "grinning face" --out face.png', 'npm run generate -- --model shapes --prompt "a large green square" --count 4 --out sq.png'],
+};
+
+/** A shipped model's name or a bundle folder. */
+function bundleDir(model: string): string {
+  if (existsSync(model) && statSync(model).isDirectory()) return model;
+  const shipped = resolve(SHIPPED, model);
+  if (/^[a-z0-9][a-z0-9-]*$/.test(model) && existsSync(resolve(shipped, 'manifest.json'))) return shipped;
+  throw new InvalidArgumentError('model', `'${model}' is neither a bundle folder nor a shipped model (${['emoji', 'shapes'].join(', ')})`);
+}
+
+/** Where image `seed` of a run goes: FILE.png alone, FILE-<seed>.png when there are several. */
+const outPath = (out: string, seed: number, count: number) => (count === 1 ? out : `${out.slice(0, out.length - extname(out).length)}-${seed}${extname(out) || '.png'}`);
+
 runCli('generate', async () => {
-  const argv = process.argv.slice(2);
-  if (argv.includes('--help')) {
-    process.stdout.write(`${USAGE}\n`);
-    return;
-  }
-  const o = parseOptions(argv, ['upscale'], ['prompt', 'negative', 'steps', 'guidance', 'rescale', 'sampler', 'seed', 'init', 'strength', 'out', 'model']);
-  const prompt = o.get('prompt');
-  const out = o.get('out');
-  if (prompt === undefined || !out) throw new InvalidArgumentError('arguments', `--prompt and --out are required\n${USAGE}`);
-  const num = (name: string) => {
-    const v = o.get(name);
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new InvalidArgumentError(name, `must be a number, got '${v}'`);
-    return n;
-  };
-  const bundle = await openBundle(o.get('model') ?? 'models/bundles/emoji');
+  const o = parseCli(SPEC, process.argv.slice(2));
+  // Every argument is checked before any model is loaded or step is run.
+  const prompt = o.str('prompt');
+  const out = o.str('out');
+  if (prompt === undefined) throw new InvalidArgumentError('prompt', 'is required; see --help');
+  if (!out) throw new InvalidArgumentError('out', 'is required; see --help');
+  if (!existsSync(dirname(resolve(out)))) throw new InvalidArgumentError('out', `folder ${dirname(resolve(out))} does not exist`);
+  const initPath = o.str('init');
+  if (initPath !== undefined && !existsSync(initPath)) throw new InvalidArgumentError('init', `no such file: ${initPath}`);
+  if (o.has('strength') && initPath === undefined) throw new InvalidArgumentError('strength', 'applies to img2img only; add --init IMAGE');
+  const strength = o.num('strength', 0, 1) ?? 0.6;
+  const guidance = o.num('guidance', 0, 50);
+  const rescale = o.num('rescale', 0, 1);
+  const seed = o.int('seed', 1, 0, 0xffffffff);
+  const count = o.int('count', 1, 1, 64);
+  if (seed + count - 1 > 0xffffffff) throw new InvalidArgumentError('count', `seeds ${seed}…${seed + count - 1} pass 4294967295`);
+  const sampler = o.str('sampler');
+  if (sampler !== undefined) parseSamplerName(sampler);
+  const stepsArg = o.int('steps', undefined, 1, 1000);
+
+  const bundle = await openBundle(bundleDir(o.str('model') ?? 'emoji'));
   const m = bundle.manifest;
   const tokens = bundle.tokenizer.countTokens(prompt);
   if (tokens > m.tokenizer.maxLength - 2) throw new InvalidArgumentError('prompt', `has ${tokens} tokens; this model takes at most ${m.tokenizer.maxLength - 2}`);
   const cond = (await bundle.encodeText([prompt])).hidden;
-  const uncond = (await bundle.encodeText([o.get('negative') ?? ''])).hidden;
+  const uncond = (await bundle.encodeText([o.str('negative') ?? ''])).hidden;
   let init;
-  const initPath = o.get('init');
   if (initPath) {
     let img = decodeImage(readFileSync(initPath));
     if (img.width !== m.imageSize || img.height !== m.imageSize) img = resizeBilinear(img, m.imageSize, m.imageSize);
-    init = { image: imagesToBatch([img]), strength: num('strength') ?? 0.6 };
+    init = { image: imagesToBatch([img]), strength };
   }
-  const steps = intOption(o, 'steps', m.diffusion.defaults.steps, 1)!;
-  const bar = new ProgressBar('generate', steps);
-  const t0 = performance.now();
-  const image = await generate(await bundle.runtime(), m, {
-    cond,
-    uncond,
-    steps,
-    guidance: num('guidance'),
-    guidanceRescale: num('rescale'),
-    sampler: o.get('sampler'),
-    seed: intOption(o, 'seed', 1)!,
-    init,
-    upscale: o.has('upscale'),
-    onStep: ({ step, total }) => bar.update(step, `step ${step}/${total}`),
-  });
-  const [png] = batchToImages(image.data, image.dims);
-  writeFileSync(out, encodePng(png));
-  bar.done(`${out} (${png.width}×${png.height}, ${((performance.now() - t0) / steps).toFixed(1)} ms/step, onnxruntime-node)`);
+  const runtime = await bundle.runtime();
+  for (let k = 0; k < count; k++) {
+    const file = outPath(out, seed + k, count);
+    let bar: ProgressBar | undefined;
+    const t0 = performance.now();
+    let ran = 0;
+    const image = await generate(runtime, m, {
+      cond,
+      uncond,
+      steps: stepsArg,
+      guidance,
+      guidanceRescale: rescale,
+      sampler,
+      seed: seed + k,
+      init,
+      upscale: o.has('upscale'),
+      // The run's own count: img2img runs only the tail of the schedule.
+      onStep: ({ step, total }) => {
+        bar ??= new ProgressBar(count > 1 ? `generate ${k + 1}/${count}` : 'generate', total);
+        bar.update(step, '', 1, 'steps');
+        ran = total;
+      },
+    });
+    const [png] = batchToImages(image.data, image.dims);
+    writeFileSync(file, encodePng(png));
+    const line = `${file} (${png.width}×${png.height}, seed ${seed + k}, ${((performance.now() - t0) / Math.max(ran, 1)).toFixed(1)} ms/step, onnxruntime-node)`;
+    if (bar) bar.done(line);
+    else process.stderr.write(`${line}\n`);
+  }
 });

@@ -1,6 +1,8 @@
+import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from '../models/errors.ts';
-import { intOption, parseOptions, runCli } from './cli-args.ts';
+import { parseCli, runCli, type CliSpec } from './cli-args.ts';
+import { loadPresetData } from './data/preset-data.ts';
 import { RunContext, type StageSummary } from './context.ts';
 import { getPreset, presetNames } from './presets.ts';
 import { clipStage } from './stages/clip.ts';
@@ -16,28 +18,55 @@ import { BACKENDS, initBackend, type BackendChoice } from './backend.ts';
 export const STAGES = ['tokenizer', 'clip', 'vae', 'latents', 'unet', 'upscaler', 'export', 'eval'] as const;
 type Stage = (typeof STAGES)[number];
 
-const USAGE = `usage: npm run train -- --preset <${presetNames().join('|')}> --out <dir> [--stage all|${STAGES.join('|')}[,…]]
-       [--seed 1] [--resume] [--max-steps N] [--checkpoint-every 100] [--backend ${BACKENDS.join('|')}] [--threads N] [--fp16] [--data <folder>]`;
+const SPEC: CliSpec = {
+  name: 'train',
+  summary: 'Train every model of a preset from scratch (resumable stages), export a verified bundle and evaluate it.',
+  options: {
+    preset: { type: 'string', value: 'NAME', description: `model family: ${presetNames().join(', ')} (required)` },
+    out: { type: 'string', value: 'DIR', description: 'run folder: one sub-folder per stage, the bundle in DIR/bundle (required)' },
+    stage: { type: 'string', value: 'S[,S…]', description: `all, or any of ${STAGES.join(', ')}`, default: 'all' },
+    seed: { type: 'string', value: 'N', description: 'seeds data, shuffling, initial weights and noise', default: '1' },
+    resume: { type: 'boolean', description: 'continue each stage from its checkpoint; with --stage all, skip finished stages' },
+    'max-steps': { type: 'string', value: 'N', description: "cap every stage at N steps (smoke runs)", default: "the preset's" },
+    'checkpoint-every': { type: 'string', value: 'N', description: 'checkpoint interval in steps', default: '100' },
+    backend: { type: 'string', value: 'B', description: `${BACKENDS.join(', ')}; auto = tfjs-node-gpu if installed, else ort`, default: 'auto' },
+    threads: { type: 'string', value: 'N', description: 'onnxruntime intra-op threads of the ort engine', default: 'every core' },
+    fp16: { type: 'boolean', description: 'export float16 weights (half the download)' },
+    data: { type: 'string', value: 'DIR', description: "train on a folder of images with captions instead of the preset's data" },
+  },
+  examples: ['npm run train -- --preset shapes-tiny --out runs/shapes-tiny', 'npm run train -- --preset emoji --out runs/emoji --resume --fp16'],
+};
 
 runCli('train', async () => {
   const argv = process.argv.slice(2);
-  if (argv.includes('--help')) {
-    process.stdout.write(`${USAGE}\n`);
-    return;
-  }
-  const opts = parseOptions(argv, ['resume', 'fp16'], ['preset', 'out', 'stage', 'seed', 'max-steps', 'checkpoint-every', 'backend', 'threads', 'data']);
-  const presetName = opts.get('preset');
-  const out = opts.get('out');
-  if (!presetName || !out) throw new InvalidArgumentError('arguments', `--preset and --out are required\n${USAGE}`);
+  const opts = parseCli(SPEC, argv);
+  const presetName = opts.str('preset');
+  const out = opts.str('out');
+  if (!presetName) throw new InvalidArgumentError('preset', 'is required; see --help');
+  if (!out) throw new InvalidArgumentError('out', 'is required; see --help');
   const preset = getPreset(presetName);
-  const data = opts.get('data');
-  if (data) preset.data = { kind: 'folder', path: data, heldOut: preset.data.heldOut };
-  const stageArg = opts.get('stage') ?? 'all';
+  const data = opts.str('data');
+  if (data !== undefined) {
+    if (!existsSync(data) || !statSync(data).isDirectory()) throw new InvalidArgumentError('data', `no such folder: ${data}`);
+    preset.data = { kind: 'folder', path: data, heldOut: preset.data.heldOut };
+  }
+  const stageArg = opts.str('stage') ?? 'all';
   const stages = stageArg === 'all' ? [...STAGES] : stageArg.split(',');
   for (const s of stages) if (!(STAGES as readonly string[]).includes(s)) throw new InvalidArgumentError('stage', `unknown stage '${s}'; stages are ${STAGES.join(', ')}`);
   const resume = opts.has('resume');
-  const backend = await initBackend((opts.get('backend') ?? 'auto') as BackendChoice, intOption(opts, 'threads', availableParallelism(), 1));
-  const ctx = new RunContext(preset, out, intOption(opts, 'seed', 1)!, resume, backend, `npm run train -- ${argv.join(' ')}`, intOption(opts, 'max-steps', undefined, 1), intOption(opts, 'checkpoint-every', 100, 1));
+  const backendChoice = opts.str('backend') ?? 'auto';
+  if (!(BACKENDS as readonly string[]).includes(backendChoice)) throw new InvalidArgumentError('backend', `must be one of ${BACKENDS.join(', ')}, got '${backendChoice}'`);
+  const threads = opts.int('threads', availableParallelism(), 1, 256);
+  const seed = opts.int('seed', 1, 0, 0xffffffff);
+  const maxSteps = opts.int('max-steps', undefined, 1);
+  const checkpointEvery = opts.int('checkpoint-every', 100, 1);
+  if (data !== undefined) {
+    // Read the folder before any work: a folder with nothing usable is a usage error, not an empty run.
+    const { train } = await loadPresetData(preset.data, seed, preset.imageSize);
+    if (train.samples.length === 0) throw new InvalidArgumentError('data', `no usable image–caption pairs in ${data} (see the folder format in the README)`);
+  }
+  const backend = await initBackend(backendChoice as BackendChoice, threads);
+  const ctx = new RunContext(preset, out, seed, resume, backend, `npm run train -- ${argv.join(' ')}`, maxSteps, checkpointEvery);
   ctx.log(`train: preset ${preset.name}, back end ${backend.name} (${backend.source}), run folder ${out}`);
   const run: Record<Stage, () => Promise<StageSummary>> = {
     tokenizer: () => tokenizerStage(ctx),

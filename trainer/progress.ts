@@ -10,7 +10,8 @@ export class ProgressBar {
     private readonly stream: NodeJS.WriteStream = process.stderr,
   ) {}
 
-  update(done: number, info: string, samplesPerUnit = 1): void {
+  /** `perUnit` items (samples, …) per unit of progress, reported as `unit`/s. */
+  update(done: number, info: string, perUnit = 1, unit = 'samples'): void {
     const elapsed = (Date.now() - this.start) / 1000;
     const ran = done - this.startAt;
     const rate = ran > 0 ? ran / elapsed : 0;
@@ -18,7 +19,7 @@ export class ProgressBar {
     const frac = this.total > 0 ? done / this.total : 1;
     const width = 24;
     const bar = '█'.repeat(Math.round(frac * width)).padEnd(width, '░');
-    const line = `${this.label} ${bar} ${done}/${this.total} ${info} ${(rate * samplesPerUnit).toFixed(1)} samples/s ETA ${formatDuration(eta)}`;
+    const line = `${this.label} ${bar} ${done}/${this.total}${info ? ` ${info}` : ''} ${(rate * perUnit).toFixed(1)} ${unit}/s ETA ${formatDuration(eta)}`;
     if (this.stream.isTTY) this.stream.write(`\r${line}\x1b[K`);
     else {
       const pct = Math.floor(frac * 10);

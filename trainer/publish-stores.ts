@@ -41,6 +41,15 @@ export function remoteStore(baseUrl: string, token: string): BundleStore {
   const check = async (res: Response, what: string) => {
     if (!res.ok) throw new Error(`${what}: HTTP ${res.status} ${await res.text()}`);
   };
+  // fetch reports an unreachable host as a bare 'fetch failed'; say which host and why.
+  const fetch = async (url: string, init: RequestInit) => {
+    try {
+      return await globalThis.fetch(url, init);
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      throw new Error(`cannot reach ${baseUrl} (${cause?.code ?? cause?.message ?? (e as Error).message})`);
+    }
+  };
   return {
     has: async (key, sha256) => {
       const res = await fetch(`${baseUrl}/v1/admin/objects/${key}`, { method: 'HEAD', headers: auth });

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -39,6 +39,41 @@ describe('npm run generate (onnxruntime-node, the default emoji bundle)', () => 
     expect(bad.output.trim()).toBe("generate: sampler: must be one of ddpm, ddim, dpmpp-2m, euler-a, got 'plms'");
     const strength = await runCli(GEN, ['--prompt', 'x', '--out', join(work, 'x.png'), '--init', init, '--strength', '2']);
     expect(strength.code).toBe(2);
-    expect(strength.output).toContain('strength: must be a number in [0, 1], got 2');
+    expect(strength.output.trim()).toBe("generate: strength: must be a number in [0, 1], got '2'");
+  });
+
+  it('every usage error is one line naming the flag, exit 2, before any work; -h lists every option', async () => {
+    const x = join(work, 'never.png');
+    const cases: [string[], string][] = [
+      [['--prompt', 'x', '--out', '/missing/dir/a.png'], 'generate: out: folder /missing/dir does not exist'],
+      [['--prompt', 'x', '--out', x, '--init', join(work, 'missing.png')], `generate: init: no such file: ${join(work, 'missing.png')}`],
+      [['--prompt', 'x', '--out', x, '--strength', '0.5'], 'generate: strength: applies to img2img only; add --init IMAGE'],
+      [['--prompt', 'x', '--out', x, '--rescale', '5'], "generate: rescale: must be a number in [0, 1], got '5'"],
+      [['--prompt', 'x', '--out', x, '--model', 'nope'], "generate: model: 'nope' is neither a bundle folder nor a shipped model (emoji, shapes)"],
+      [['--prompt', 'x', '--out', x, '--count', '0'], "generate: count: must be an integer in [1, 64], got '0'"],
+      [['--prompt', 'x', '--out', x, '--bogus'], 'generate: bogus: unknown option; see npm run generate -- --help'],
+      [['--prompt', 'x'], 'generate: out: is required; see --help'],
+      [['--prompt'], 'generate: prompt: needs a value'],
+    ];
+    for (const [args, line] of cases) {
+      const r = await runCli(GEN, args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.output.trim()).toBe(line);
+    }
+    expect(existsSync(x)).toBe(false);
+    const help = await runCli(GEN, ['-h']);
+    expect(help.code).toBe(0);
+    for (const flag of ['--prompt', '--out', '--model', '--negative', '--steps', '--guidance', '--rescale', '--sampler', '--seed', '--count', '--init', '--strength', '--upscale']) expect(help.output).toContain(flag);
+  });
+
+  it('--model takes a shipped model by name; --count N writes N images with seeds S, S+1, …', async () => {
+    const r = await runCli(GEN, ['--model', 'shapes', '--prompt', 'a large red circle', '--steps', '4', '--seed', '9', '--count', '2', '--out', join(work, 'c.png')]);
+    expect(r.code, r.output).toBe(0);
+    const [a, b] = ['c-9.png', 'c-10.png'].map((f) => readFileSync(join(work, f)));
+    expect(decodeImage(a).width).toBe(32);
+    expect(a.equals(b)).toBe(false);
+    const single = await runCli(GEN, ['--model', 'shapes', '--prompt', 'a large red circle', '--steps', '4', '--seed', '10', '--out', join(work, 'd.png')]);
+    expect(single.code, single.output).toBe(0);
+    expect(readFileSync(join(work, 'd.png')).equals(b)).toBe(true);
   });
 });

@@ -42,6 +42,9 @@ describe('npm run eval', () => {
   it('without --model: one line of usage and exit 2', async () => {
     const r = await runCli('trainer/eval-cli.ts', ['--json']);
     expect(r.code).toBe(2);
-    expect(r.output).toContain('eval: model: is required');
+    expect(r.output.trim()).toBe('eval: model: is required; see --help');
+    const help = await runCli('trainer/eval-cli.ts', ['-h']);
+    expect(help.code).toBe(0);
+    for (const flag of ['--model', '--json', '--out', '--prompts', '--steps']) expect(help.output).toContain(flag);
   });
 });

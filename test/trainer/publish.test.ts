@@ -1,10 +1,13 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fileKey, latestKey, manifestKey } from '../../models/bundle/keys.ts';
 import { publishBundle } from '../../trainer/publish.ts';
 import { localR2Store } from '../../trainer/publish-stores.ts';
+import { runCli } from '../support/cli.ts';
 import { fakeBundle, randomBytes } from '../support/fake-bundle.ts';
 
 describe('publishing bundles to local R2', () => {
@@ -64,5 +67,27 @@ describe('publishing bundles to local R2', () => {
     } finally {
       await r2.dispose();
     }
+  });
+});
+
+describe('npm run publish', () => {
+  it('says which edge it cannot reach, and why; bad arguments are one line, exit 2', async () => {
+    // A loopback port that was just free: nothing listens there.
+    const server = createServer().listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    server.close();
+    const down = await runCli('trainer/publish-cli.ts', ['models/bundles/shapes', '--remote', `http://127.0.0.1:${port}`], { EDGE_PUBLISH_TOKEN: 'x' });
+    expect(down.code).toBe(1);
+    expect(down.output.trim()).toBe(`publish: cannot reach http://127.0.0.1:${port} (ECONNREFUSED)`);
+    const missing = await runCli('trainer/publish-cli.ts', ['--remote', 'http://127.0.0.1:1']);
+    expect(missing.code).toBe(2);
+    expect(missing.output.trim()).toBe('publish: bundle-dir: is required; see --help');
+    const notBundle = await runCli('trainer/publish-cli.ts', ['models']);
+    expect(notBundle.code).toBe(2);
+    expect(notBundle.output.trim()).toBe('publish: bundle-dir: models has no manifest.json');
+    const help = await runCli('trainer/publish-cli.ts', ['--help']);
+    expect(help.code).toBe(0);
+    for (const flag of ['<bundle-dir>', '--remote', '--state']) expect(help.output).toContain(flag);
   });
 });

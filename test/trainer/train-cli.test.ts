@@ -142,7 +142,15 @@ describe('npm run train', () => {
     expect(stage.output).toContain("stage: unknown stage 'paint'");
     const missing = await runCli(TRAIN, ['--preset', 'shapes-tiny']);
     expect(missing.code).toBe(2);
-    expect(missing.output).toContain('--preset and --out are required');
+    expect(missing.output.trim()).toBe('train: out: is required; see --help');
     expect(missing.output).not.toMatch(/at .*\.ts:\d+/);
+    const empty = mkdtempSync(join(work, 'empty-'));
+    const noData = await runCli(TRAIN, ['--preset', 'shapes-tiny', '--out', join(work, 'y'), '--data', empty]);
+    expect(noData.code).toBe(2);
+    expect(noData.output.trim()).toBe(`train: data: no usable image–caption pairs in ${empty} (see the folder format in the README)`);
+    expect(existsSync(join(work, 'y'))).toBe(false);
+    const help = await runCli(TRAIN, ['-h']);
+    expect(help.code).toBe(0);
+    for (const flag of ['--preset', '--out', '--stage', '--seed', '--resume', '--max-steps', '--checkpoint-every', '--backend', '--threads', '--fp16', '--data']) expect(help.output).toContain(flag);
   });
 });
