@@ -10,6 +10,7 @@ import { openBundle } from '../trainer/bundle-node.ts';
 import { parseCli, runCli, type CliSpec } from '../trainer/cli-args.ts';
 import { decodeImage, encodePng } from '../trainer/data/png.ts';
 import { resizeBilinear } from '../models/image.ts';
+import { formatParameters, parseParameters, readPngText, withPngText } from '../models/png-text.ts';
 import { ProgressBar } from '../trainer/progress.ts';
 
 const SHIPPED = fileURLToPath(new URL('../models/bundles', import.meta.url));
@@ -18,7 +19,7 @@ const SPEC: CliSpec = {
   name: 'generate',
   summary: "Generate images on onnxruntime-node with a bundle's networks: the browser's pipeline, from a shell.",
   options: {
-    prompt: { type: 'string', value: 'TEXT', description: 'what to draw (required)' },
+    prompt: { type: 'string', value: 'TEXT', description: "what to draw (required, unless --init is a PNG made here: then its prompt and settings)" },
     out: { type: 'string', value: 'FILE.png', description: 'where to write the PNG (required); with --count N, FILE-<seed>.png' },
     model: { type: 'string', value: 'NAME|DIR', description: 'a shipped model (emoji, shapes) or a bundle folder', default: 'emoji' },
     negative: { type: 'string', value: 'TEXT', description: 'negative prompt (the unconditional side of guidance)', default: '""' },
@@ -49,33 +50,38 @@ const outPath = (out: string, seed: number, count: number) => (count === 1 ? out
 runCli('generate', async () => {
   const o = parseCli(SPEC, process.argv.slice(2));
   // Every argument is checked before any model is loaded or step is run.
-  const prompt = o.str('prompt');
   const out = o.str('out');
-  if (prompt === undefined) throw new InvalidArgumentError('prompt', 'is required; see --help');
-  if (!out) throw new InvalidArgumentError('out', 'is required; see --help');
-  if (!existsSync(dirname(resolve(out)))) throw new InvalidArgumentError('out', `folder ${dirname(resolve(out))} does not exist`);
   const initPath = o.str('init');
   if (initPath !== undefined && !existsSync(initPath)) throw new InvalidArgumentError('init', `no such file: ${initPath}`);
+  // An init image this CLI or the page made carries its parameters: without --prompt, they are reused.
+  const initBytes = initPath !== undefined ? readFileSync(initPath) : undefined;
+  const previous = initBytes && initBytes[0] === 0x89 ? parseParameters(readPngText(initBytes).parameters ?? '') : undefined;
+  const prompt = o.str('prompt') ?? previous?.prompt;
+  if (prompt === undefined) throw new InvalidArgumentError('prompt', initPath ? `is required: ${initPath} carries no generation parameters` : 'is required; see --help');
+  if (!out) throw new InvalidArgumentError('out', 'is required; see --help');
+  if (!existsSync(dirname(resolve(out)))) throw new InvalidArgumentError('out', `folder ${dirname(resolve(out))} does not exist`);
   if (o.has('strength') && initPath === undefined) throw new InvalidArgumentError('strength', 'applies to img2img only; add --init IMAGE');
   const strength = o.num('strength', 0, 1) ?? 0.6;
-  const guidance = o.num('guidance', 0, 50);
+  const guidance = o.num('guidance', 0, 50) ?? (o.has('prompt') ? undefined : previous?.guidance);
   const rescale = o.num('rescale', 0, 1);
   const seed = o.int('seed', 1, 0, 0xffffffff);
   const count = o.int('count', 1, 1, 64);
   if (seed + count - 1 > 0xffffffff) throw new InvalidArgumentError('count', `seeds ${seed}…${seed + count - 1} pass 4294967295`);
-  const sampler = o.str('sampler');
+  const sampler = o.str('sampler') ?? (o.has('prompt') ? undefined : previous?.sampler);
   if (sampler !== undefined) parseSamplerName(sampler);
-  const stepsArg = o.int('steps', undefined, 1, 1000);
+  const stepsArg = o.int('steps', undefined, 1, 1000) ?? (o.has('prompt') ? undefined : previous?.steps);
 
   const bundle = await openBundle(bundleDir(o.str('model') ?? 'emoji'));
   const m = bundle.manifest;
   const tokens = bundle.tokenizer.countTokens(prompt);
   if (tokens > m.tokenizer.maxLength - 2) throw new InvalidArgumentError('prompt', `has ${tokens} tokens; this model takes at most ${m.tokenizer.maxLength - 2}`);
+  const negative = o.str('negative') ?? (o.has('prompt') ? undefined : previous?.negative) ?? '';
+  if (previous && !o.has('prompt')) process.stderr.write(`generate: the parameters of ${initPath}: "${prompt}"\n`);
   const cond = (await bundle.encodeText([prompt])).hidden;
-  const uncond = (await bundle.encodeText([o.str('negative') ?? ''])).hidden;
+  const uncond = (await bundle.encodeText([negative])).hidden;
   let init;
-  if (initPath) {
-    let img = decodeImage(readFileSync(initPath));
+  if (initBytes) {
+    let img = decodeImage(initBytes);
     if (img.width !== m.imageSize || img.height !== m.imageSize) img = resizeBilinear(img, m.imageSize, m.imageSize);
     init = { image: imagesToBatch([img]), strength };
   }
@@ -103,7 +109,19 @@ runCli('generate', async () => {
       },
     });
     const [png] = batchToImages(image.data, image.dims);
-    writeFileSync(file, encodePng(png));
+    const parameters = formatParameters({
+      prompt,
+      negative,
+      steps: stepsArg ?? m.diffusion.defaults.steps,
+      guidance: guidance ?? m.diffusion.defaults.guidance,
+      sampler: sampler ?? m.diffusion.defaults.sampler,
+      seed: seed + k,
+      model: `${m.name}@${m.version}`,
+      size: png.width,
+      strength: init?.strength,
+      upscale: o.has('upscale'),
+    });
+    writeFileSync(file, withPngText(encodePng(png), { parameters }));
     const line = `${file} (${png.width}×${png.height}, seed ${seed + k}, ${((performance.now() - t0) / Math.max(ran, 1)).toFixed(1)} ms/step, onnxruntime-node)`;
     if (bar) bar.done(line);
     else process.stderr.write(`${line}\n`);

@@ -1,3 +1,4 @@
+import { formatParameters, withPngText } from '../../models/png-text.ts';
 import type { FromWorker, GenerateParams, ToWorker } from './protocol.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -10,6 +11,9 @@ const send = (m: ToWorker) => worker.postMessage(m);
 const status = $('status');
 const canvas = $<HTMLCanvasElement>('canvas');
 let current = 0;
+/** What each run was started with: the form may change while it runs. */
+const started = new Map<number, GenerateParams>();
+let loadedModel = model;
 let imageSize = 32;
 let initRgba: Uint8ClampedArray | undefined;
 
@@ -37,6 +41,7 @@ function params(): GenerateParams {
 function shareLink(p: GenerateParams): string {
   const q = new URLSearchParams({ prompt: p.prompt, negative: p.negative, steps: String(p.steps), guidance: String(p.guidance), sampler: p.sampler, seed: String(p.seed), model });
   if (p.upscale) q.set('upscale', '1');
+  if (p.init) q.set('strength', String(p.init.strength));
   return `${location.origin}${location.pathname}?${q}`;
 }
 
@@ -62,6 +67,7 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
     case 'loaded':
       imageSize = m.imageSize;
       status.textContent = `Ready: ${m.model}@${m.version} on ${m.backend.toUpperCase()}`;
+      loadedModel = `${m.model}@${m.version}`;
       document.body.dataset.backend = m.backend;
       document.body.dataset.ready = 'true';
       if (!query.get('steps')) $<HTMLInputElement>('steps').value = String(m.defaults.steps);
@@ -92,7 +98,8 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       if (m.id !== current) break;
       draw(m.width, m.height, m.rgba);
       busy(false);
-      const p = params();
+      const p = started.get(m.id) ?? params();
+      started.delete(m.id);
       $('timing').textContent = `${(m.ms / 1000).toFixed(2)} s on ${m.backend.toUpperCase()}`;
       status.textContent = 'Done';
       document.body.dataset.done = String(m.id);
@@ -101,6 +108,11 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       img.src = canvas.toDataURL('image/png');
       img.alt = p.prompt;
       const link = document.createElement('a');
+      // The downloaded PNG carries its generation parameters (tEXt 'parameters'), as other generators' do.
+      const text = formatParameters({ ...p, model: loadedModel, size: m.width, strength: p.init?.strength });
+      canvas.toBlob(async (blob) => {
+        if (blob) link.href = URL.createObjectURL(new Blob([withPngText(new Uint8Array(await blob.arrayBuffer()), { parameters: text }) as Uint8Array<ArrayBuffer>], { type: 'image/png' }));
+      }, 'image/png');
       link.href = img.src;
       link.download = `${p.prompt.replace(/[^a-z0-9]+/gi, '-')}-${p.seed}.png`;
       link.textContent = 'download';
@@ -145,6 +157,7 @@ $('form').addEventListener('submit', (e) => {
   status.textContent = 'Generating…';
   $<HTMLProgressElement>('progress').value = 0;
   $<HTMLAnchorElement>('share').href = shareLink(p);
+  started.set(current, p);
   send({ type: 'generate', id: current, params: p });
 });
 $('cancel').addEventListener('click', () => send({ type: 'cancel', id: current }));

@@ -1,3 +1,4 @@
+import { parseParameters, readPngText } from '../../models/png-text.ts';
 import type { Browser, Page } from 'playwright-core';
 import type { Miniflare } from 'miniflare';
 import { mkdtempSync } from 'node:fs';
@@ -89,6 +90,23 @@ describe('the page in headless Chromium', () => {
     expect(dot(embed, text[0])).toBeGreaterThan(dot(embed, text[1]));
     // Same seed and steps in Node (onnxruntime-node): within 3/255 per channel (float rounding differs).
     expect(maxDiff(wasm20, await nodeImage('a large red circle', 20, 3))).toBeLessThanOrEqual(3);
+  });
+
+  it('a gallery item keeps the parameters it was started with, and its download carries them', async () => {
+    const before = await wasmPage.evaluate(() => document.body.dataset.done ?? '0');
+    await wasmPage.fill('#prompt', 'a small blue triangle');
+    await wasmPage.fill('#steps', '8');
+    await wasmPage.fill('#seed', '5');
+    await wasmPage.click('#generate');
+    // The form changes while the image is being made; the gallery must not pick that up.
+    await wasmPage.fill('#prompt', 'a large green square');
+    await wasmPage.fill('#seed', '9');
+    await wasmPage.waitForFunction((b) => (document.body.dataset.done ?? '0') !== b, before, { timeout: 120_000 });
+    const caption = await wasmPage.evaluate(() => document.querySelector('#gallery figure')!.textContent);
+    expect(caption).toContain('a small blue triangle (seed 5)');
+    await wasmPage.waitForFunction(() => document.querySelector<HTMLAnchorElement>('#gallery figure a[download]')!.href.startsWith('blob:'), undefined, { timeout: 10_000 });
+    const bytes = await wasmPage.evaluate(async () => Array.from(new Uint8Array(await (await fetch(document.querySelector<HTMLAnchorElement>('#gallery figure a[download]')!.href)).arrayBuffer())));
+    expect(parseParameters(readPngText(Uint8Array.from(bytes)).parameters)).toMatchObject({ prompt: 'a small blue triangle', seed: 5, steps: 8, size: bundle.manifest.imageSize });
   });
 
   it('stays responsive while generating, and cancel stops the run', async () => {

@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parseParameters, readPngText } from '../../models/png-text.ts';
 import { decodeImage } from '../../trainer/data/png.ts';
 import { runCli } from '../support/cli.ts';
 
@@ -75,5 +76,13 @@ describe('npm run generate (onnxruntime-node, the default emoji bundle)', () => 
     const single = await runCli(GEN, ['--model', 'shapes', '--prompt', 'a large red circle', '--steps', '4', '--seed', '10', '--out', join(work, 'd.png')]);
     expect(single.code, single.output).toBe(0);
     expect(readFileSync(join(work, 'd.png')).equals(b)).toBe(true);
+    // The PNG says how it was made, and generate reads it back from --init.
+    const made = parseParameters(readPngText(b).parameters)!;
+    expect(made).toMatchObject({ prompt: 'a large red circle', negative: '', steps: 4, seed: 10, size: 32, sampler: 'dpmpp-2m' });
+    expect(made.model).toMatch(/^shapes@/);
+    const again = await runCli(GEN, ['--model', 'shapes', '--init', join(work, 'd.png'), '--strength', '0.3', '--out', join(work, 'e.png')]);
+    expect(again.code, again.output).toBe(0);
+    expect(again.output).toContain(`the parameters of ${join(work, 'd.png')}: "a large red circle"`);
+    expect(parseParameters(readPngText(readFileSync(join(work, 'e.png'))).parameters)).toMatchObject({ prompt: 'a large red circle', steps: 4, strength: 0.3 });
   });
 });
