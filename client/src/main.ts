@@ -162,8 +162,6 @@ $('form').addEventListener('submit', (e) => {
 });
 $('cancel').addEventListener('click', () => send({ type: 'cancel', id: current }));
 $('dice').addEventListener('click', () => ($<HTMLInputElement>('seed').value = String(Math.floor(Math.random() * 2 ** 32))));
-// A counter the e2e test clicks while generating: proves the page stays responsive.
-$('ping').addEventListener('click', () => ($('pong').textContent = String(Number($('pong').textContent) + 1)));
 $<HTMLInputElement>('init').addEventListener('change', async (e) => {
   const file = (e.target as HTMLInputElement).files?.[0];
   if (!file) return (initRgba = undefined);
