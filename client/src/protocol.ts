@@ -1,11 +1,7 @@
+import type { GenerationParameters } from '../../models/png-text.ts';
+
 /** Messages between the page and the generation worker. */
-export interface GenerateParams {
-  prompt: string;
-  negative: string;
-  steps: number;
-  guidance: number;
-  sampler: string;
-  seed: number;
+export interface GenerateParams extends Pick<GenerationParameters, 'prompt' | 'negative' | 'steps' | 'guidance' | 'sampler' | 'seed'> {
   /** img2img: RGBA pixels of the init image at the model's size, and the strength. */
   init?: { rgba: Uint8ClampedArray; strength: number };
   upscale: boolean;
