@@ -3,6 +3,7 @@ import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ORT_WASM } from './src/ort-files.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const CLIENT_DIST = join(here, 'dist');
@@ -17,15 +18,16 @@ export async function buildClient(out = CLIENT_DIST): Promise<string> {
     bundle: true,
     format: 'esm',
     target: 'es2022',
+    // The two onnxruntime-web builds become separate chunks, so a visitor loads only the one it uses.
+    splitting: true,
     minify: true,
     sourcemap: true,
     logLevel: 'warning',
   });
   copyFileSync(join(here, 'index.html'), join(out, 'index.html'));
-  // The WebGPU build of onnxruntime-web (1.23: the asyncify runtime) also runs the WASM provider; the
-  // worker points ORT at ort/, from where it loads this runtime's loader and wasm.
+  // The worker points ORT at ort/, from where each build loads its runtime's loader and wasm.
   const ortDist = dirname(createRequire(import.meta.url).resolve('onnxruntime-web/webgpu'));
-  for (const f of ['ort-wasm-simd-threaded.asyncify.mjs', 'ort-wasm-simd-threaded.asyncify.wasm']) copyFileSync(join(ortDist, f), join(out, 'ort', f));
+  for (const wasm of Object.values(ORT_WASM)) for (const f of [wasm, wasm.replace(/\.wasm$/, '.mjs')]) copyFileSync(join(ortDist, f), join(out, 'ort', f));
   // Cross-origin isolation lets ORT use wasm threads.
   writeFileSync(join(out, '_headers'), '/*\n  Cross-Origin-Opener-Policy: same-origin\n  Cross-Origin-Embedder-Policy: require-corp\n');
   return out;

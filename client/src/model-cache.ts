@@ -6,13 +6,21 @@ export class IntegrityError extends Error {
   override readonly name = 'IntegrityError';
 }
 
+const cacheKey = (sha256: string) => `https://model-cache.invalid/sha256/${sha256}`;
+
+/** Whether a file is in Cache Storage already (not verified: fetchVerified does that on use). */
+export async function isCached(sha256: string): Promise<boolean> {
+  if (typeof caches === 'undefined') return false;
+  return Boolean(await (await caches.open(CACHE)).match(cacheKey(sha256)));
+}
+
 /**
  * Model files from Cache Storage, keyed by content hash, verified against the manifest's SHA-256 before
  * use. A corrupt or partial entry is deleted and fetched again; quota errors surface to the caller.
  */
 export async function fetchVerified(url: string, sha256: string, size: number, onProgress: (loaded: number, total: number, cached: boolean) => void): Promise<Uint8Array> {
   const cache = typeof caches === 'undefined' ? undefined : await caches.open(CACHE);
-  const key = `https://model-cache.invalid/sha256/${sha256}`;
+  const key = cacheKey(sha256);
   const hit = await cache?.match(key);
   if (hit) {
     const bytes = new Uint8Array(await hit.arrayBuffer());

@@ -7,14 +7,34 @@ export interface GenerateParams extends Pick<GenerationParameters, 'prompt' | 'n
   upscale: boolean;
 }
 
+export interface RgbaImage {
+  width: number;
+  height: number;
+  rgba: Uint8ClampedArray;
+}
+
 export type ToWorker =
   | { type: 'load'; edge: string; model: string; backend: 'auto' | 'webgpu' | 'wasm' }
   | { type: 'generate'; id: number; params: GenerateParams }
+  /** 2× an image the model made (a gallery item) with the bundle's upscaler. */
+  | { type: 'upscale'; id: number; image: RgbaImage; seed: number }
   | { type: 'cancel'; id: number };
 
 export type FromWorker =
-  | { type: 'loaded'; backend: 'webgpu' | 'wasm'; model: string; version: string; imageSize: number; defaults: { steps: number; guidance: number; sampler: string }; examples: string[] }
+  /** Before any download: what the first visit will fetch (files already cached are not counted). */
+  | { type: 'plan'; modelBytes: number; runtimeBytes?: number; backend: 'webgpu' | 'wasm' }
+  | {
+      type: 'loaded';
+      backend: 'webgpu' | 'wasm';
+      model: string;
+      version: string;
+      imageSize: number;
+      defaults: { steps: number; guidance: number; sampler: string };
+      examples: string[];
+      attribution?: string;
+      canUpscale: boolean;
+    }
   | { type: 'download'; file: string; loaded: number; total: number; cached: boolean }
-  | { type: 'progress'; id: number; step: number; total: number; msPerStep: number; preview?: { width: number; height: number; rgba: Uint8ClampedArray } }
-  | { type: 'done'; id: number; width: number; height: number; rgba: Uint8ClampedArray; ms: number; backend: string }
+  | { type: 'progress'; id: number; step: number; total: number; msPerStep: number; preview?: RgbaImage }
+  | ({ type: 'done'; id: number; ms: number; backend: string } & RgbaImage)
   | { type: 'error'; id?: number; code: string; message: string };

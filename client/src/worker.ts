@@ -1,25 +1,32 @@
 /// <reference lib="webworker" />
-import * as ort from 'onnxruntime-web/webgpu';
+import type * as OrtWeb from 'onnxruntime-web';
 import { BUNDLE_FILES, CLIENT_FILES, parseManifest, type Manifest } from '../../models/bundle/manifest.ts';
 import { floatToRgba, rgbaToFloat } from '../../models/image.ts';
-import { generate, GenerationAbortedError, type Tensor } from '../../models/pipeline/generate.ts';
+import { generate, GenerationAbortedError, upscaleImage, type Tensor } from '../../models/pipeline/generate.ts';
 import { batchToImages, imagesToBatch } from '../../models/pipeline/layout.ts';
 import { ortRuntime } from '../../models/pipeline/ort-runtime.ts';
-import { fetchVerified } from './model-cache.ts';
-import type { FromWorker, GenerateParams, ToWorker } from './protocol.ts';
+import { fetchVerified, isCached } from './model-cache.ts';
+import { ORT_WASM } from './ort-files.ts';
+import type { FromWorker, GenerateParams, RgbaImage, ToWorker } from './protocol.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
 const post = (m: FromWorker, transfer: Transferable[] = []) => self.postMessage(m, transfer);
 
-ort.env.wasm.wasmPaths = new URL('./ort/', self.location.href).href;
-// Threads need cross-origin isolation (the edge sends COOP/COEP); otherwise ORT runs single-threaded.
-ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+type Ort = typeof OrtWeb;
+async function importOrt(kind: 'webgpu' | 'wasm'): Promise<Ort> {
+  const ort = (kind === 'webgpu' ? await import('onnxruntime-web/webgpu') : await import('onnxruntime-web/wasm')) as Ort;
+  ort.env.wasm.wasmPaths = new URL('./ort/', self.location.href).href;
+  // Threads need cross-origin isolation (the edge sends COOP/COEP); otherwise ORT runs single-threaded.
+  ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+  return ort;
+}
 
 interface Loaded {
   edge: string;
   manifest: Manifest;
   backend: 'webgpu' | 'wasm';
-  sessions: { unet: ort.InferenceSession; vaeDecoder: ort.InferenceSession; vaeEncoder?: ort.InferenceSession; upscaler?: ort.InferenceSession };
+  ort: Ort;
+  sessions: { unet: OrtWeb.InferenceSession; vaeDecoder: OrtWeb.InferenceSession; vaeEncoder?: OrtWeb.InferenceSession; upscaler?: OrtWeb.InferenceSession };
 }
 let loaded: Loaded | undefined;
 
@@ -51,18 +58,23 @@ async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
     return fetchVerified(`${msg.edge}/v1/models/${manifest.name}/${manifest.version}/${path}`, f.sha256, f.size, (l, t, cached) => post({ type: 'download', file: path, loaded: l, total: t, cached }));
   };
   const paths = CLIENT_FILES.filter((p) => manifest.files[p]);
-  const bytes = Object.fromEntries(await Promise.all(paths.map(async (p) => [p, await file(p)] as const)));
   const wantGpu = msg.backend === 'webgpu' || (msg.backend === 'auto' && (await webgpuUsable()));
   if (msg.backend === 'webgpu' && !wantGpu) throw Object.assign(new Error('WebGPU is not available in this browser'), { code: 'webgpu_unavailable' });
+  let backend: 'webgpu' | 'wasm' = wantGpu ? 'webgpu' : 'wasm';
+  // Say what the visit will download before it starts: model files not yet cached, and the runtime.
+  const uncached = await Promise.all(paths.map(async (p) => ((await isCached(manifest.files[p].sha256)) ? 0 : manifest.files[p].size)));
+  const head = await fetch(new URL(`./ort/${ORT_WASM[backend]}`, self.location.href), { method: 'HEAD' }).catch(() => undefined);
+  const runtimeBytes = Number(head?.headers.get('content-length')) || undefined;
+  post({ type: 'plan', modelBytes: uncached.reduce((a, b) => a + b, 0), runtimeBytes, backend });
+  const [ort, bytes] = await Promise.all([importOrt(backend), Promise.all(paths.map(async (p) => [p, await file(p)] as const)).then(Object.fromEntries)]);
   const create = async (backend: 'webgpu' | 'wasm') => {
-    const opts: ort.InferenceSession.SessionOptions = { executionProviders: [backend] };
+    const opts: OrtWeb.InferenceSession.SessionOptions = { executionProviders: [backend] };
     // One at a time: the WebGPU provider refuses to create two sessions concurrently.
     const s = async (p: string) => (bytes[p] ? ort.InferenceSession.create(bytes[p], opts) : undefined);
     const unet = await s(BUNDLE_FILES.unet);
     const vaeDecoder = await s(BUNDLE_FILES.vaeDecoder);
     return { unet: unet!, vaeDecoder: vaeDecoder!, vaeEncoder: await s(BUNDLE_FILES.vaeEncoder), upscaler: await s(BUNDLE_FILES.upscaler) };
   };
-  let backend: 'webgpu' | 'wasm' = wantGpu ? 'webgpu' : 'wasm';
   let sessions;
   try {
     sessions = await create(backend);
@@ -71,8 +83,18 @@ async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
     backend = 'wasm'; // an adapter whose limits do not fit the model: fall back
     sessions = await create(backend);
   }
-  loaded = { edge: msg.edge, manifest, backend, sessions };
-  post({ type: 'loaded', backend, model: manifest.name, version: manifest.version, imageSize: manifest.imageSize, defaults: manifest.diffusion.defaults, examples: manifest.examples ?? [] });
+  loaded = { edge: msg.edge, manifest, backend, ort, sessions };
+  post({
+    type: 'loaded',
+    backend,
+    model: manifest.name,
+    version: manifest.version,
+    imageSize: manifest.imageSize,
+    defaults: manifest.diffusion.defaults,
+    examples: manifest.examples ?? [],
+    attribution: manifest.attribution,
+    canUpscale: Boolean(sessions.upscaler),
+  });
 }
 
 async function embeddings(l: Loaded, prompt: string, negative: string): Promise<{ cond: Tensor; uncond: Tensor }> {
@@ -96,20 +118,33 @@ const toRgba = (t: Tensor) => {
   return { width: img.width, height: img.height, rgba: floatToRgba(img) };
 };
 
-async function run(id: number, p: GenerateParams): Promise<void> {
+/** Runs one job (generation or upscale) with its cancel handle; posts its result as `done`. */
+async function job(id: number, work: (l: Loaded, signal: AbortSignal) => Promise<Tensor>): Promise<void> {
   const l = loaded;
   if (!l) throw Object.assign(new Error('no model loaded'), { code: 'not_loaded' });
   const abort = new AbortController();
   running.set(id, abort);
   const t0 = performance.now();
   try {
+    const out = toRgba(await work(l, abort.signal));
+    post({ type: 'done', id, ...out, ms: performance.now() - t0, backend: l.backend }, [out.rgba.buffer]);
+  } finally {
+    running.delete(id);
+  }
+}
+
+const upscale = (id: number, image: RgbaImage, seed: number) =>
+  job(id, (l, signal) => upscaleImage(ortRuntime(l.ort, l.sessions), l.manifest, imagesToBatch([rgbaToFloat(image.rgba, image.width, image.height)]), seed, { signal, yieldToEvents }));
+
+const run = (id: number, p: GenerateParams) =>
+  job(id, async (l, signal) => {
     const { cond, uncond } = await embeddings(l, p.prompt, p.negative);
     const size = l.manifest.imageSize;
     const init = p.init
       ? { image: imagesToBatch([rgbaToFloat(p.init.rgba, size, size)]), strength: p.init.strength }
       : undefined;
     let last = performance.now();
-    const image = await generate(ortRuntime(ort, l.sessions), l.manifest, {
+    return generate(ortRuntime(l.ort, l.sessions), l.manifest, {
       cond,
       uncond,
       steps: p.steps,
@@ -118,7 +153,7 @@ async function run(id: number, p: GenerateParams): Promise<void> {
       seed: p.seed,
       init,
       upscale: p.upscale,
-      signal: abort.signal,
+      signal,
       yieldToEvents,
       previewEvery: 4,
       onStep: ({ step, total, preview }) => {
@@ -129,12 +164,7 @@ async function run(id: number, p: GenerateParams): Promise<void> {
         post({ type: 'progress', id, step, total, msPerStep, preview: pv }, pv ? [pv.rgba.buffer] : []);
       },
     });
-    const out = toRgba(image);
-    post({ type: 'done', id, ...out, ms: performance.now() - t0, backend: l.backend }, [out.rgba.buffer]);
-  } finally {
-    running.delete(id);
-  }
-}
+  });
 
 self.onmessage = (ev: MessageEvent<ToWorker>) => {
   const msg = ev.data;
@@ -144,5 +174,6 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
   };
   if (msg.type === 'load') load(msg).catch(fail(undefined));
   else if (msg.type === 'generate') run(msg.id, msg.params).catch(fail(msg.id));
+  else if (msg.type === 'upscale') upscale(msg.id, msg.image, msg.seed).catch(fail(msg.id));
   else running.get(msg.id)?.abort();
 };

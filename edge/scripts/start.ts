@@ -1,14 +1,12 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { buildClient } from '../../client/build.ts';
 import { runCli } from '../../trainer/cli-args.ts';
 import { publishBundle } from '../../trainer/publish.ts';
 import { DEFAULT_STATE_DIR, localR2Store } from '../../trainer/publish-stores.ts';
+import { ROOT, runWrangler } from './wrangler.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BUNDLES = join(ROOT, 'models', 'bundles');
 
 /**
@@ -34,13 +32,5 @@ runCli('start', async () => {
     process.stderr.write('start: wrote a local publish token to .dev.vars (git-ignored)\n');
   }
   const port = process.env.PORT ?? '8787';
-  const child = spawn(process.execPath, [join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'dev', '--ip', '127.0.0.1', '--port', port, '--persist-to', state, ...process.argv.slice(2)], {
-    cwd: ROOT,
-    stdio: 'inherit',
-    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
-  });
-  const stop = (sig: NodeJS.Signals) => child.kill(sig);
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  await new Promise<void>((resolve, reject) => child.on('exit', (code) => (code === 0 || code === null ? resolve() : reject(new Error(`wrangler dev exited with ${code}`)))));
+  await runWrangler(['dev', '--ip', '127.0.0.1', '--port', port, '--persist-to', state, ...process.argv.slice(2)]);
 });

@@ -70,12 +70,14 @@ export const manifestSchema = z.object({
     command: z.string(),
     commit: z.string(),
     backend: z.string(),
-    data: z.array(z.object({ name: z.string(), description: z.string(), licence: z.string(), count: z.number().int() })),
+    data: z.array(z.object({ name: z.string(), description: z.string(), licence: z.string(), attribution: z.string().optional(), count: z.number().int() })),
     stages: z.record(z.object({ steps: z.number().int(), wallSeconds: z.number(), finalLoss: z.number().optional() })),
   }),
   /** Max error of each exported graph against the trained tfjs network on a check input (relative to output scale). */
   exportCheck: z.record(z.number()),
   metrics: z.record(z.unknown()).optional(),
+  /** Credit the training data's licence requires wherever the model's images are shown (CC-BY and the like). */
+  attribution: z.string().max(1000).optional(),
   /** Prompts that show the model at its best (the page offers them to click). */
   examples: z.array(z.string().min(1).max(200)).max(40).optional(),
 });

@@ -1,11 +1,13 @@
 import { parseParameters, readPngText } from '../../models/png-text.ts';
 import type { Browser, Page } from 'playwright-core';
 import type { Miniflare } from 'miniflare';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildClient } from '../../client/build.ts';
+import { ORT_WASM } from '../../client/src/ort-files.ts';
+import { CLIENT_FILES } from '../../models/bundle/manifest.ts';
 import { generate } from '../../models/pipeline/generate.ts';
 import { batchToImages, imagesToBatch } from '../../models/pipeline/layout.ts';
 import { rgbaToFloat, floatToRgba } from '../../models/image.ts';
@@ -19,11 +21,14 @@ let mf: Miniflare;
 let site: StaticServer;
 let edgeUrl: string;
 let bundle: NodeBundle;
+let dist: string;
+/** Every URL each page requested, to check what a visitor downloads. */
+const requested = new Map<Page, string[]>();
 const browsers: Browser[] = [];
 const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * b[i], 0);
 
 beforeAll(async () => {
-  const dist = await buildClient(mkdtempSync(join(tmpdir(), 'client-')));
+  dist = await buildClient(mkdtempSync(join(tmpdir(), 'client-')));
   mf = await startEdge();
   await publishTo(mf, join(ROOT, 'models/bundles/shapes'));
   await publishTo(mf, join(ROOT, 'models/bundles/emoji'));
@@ -41,6 +46,9 @@ async function openPage(backend: 'wasm' | 'webgpu', extra = ''): Promise<Page> {
   const browser = await launchChromium({ webgpu: backend === 'webgpu' });
   browsers.push(browser);
   const page = await browser.newPage();
+  const urls: string[] = [];
+  requested.set(page, urls);
+  page.on('request', (r) => { if (r.method() === 'GET') urls.push(r.url()); });
   page.on('pageerror', (e) => process.stderr.write(`page error: ${e.message}\n`));
   await page.goto(`${site.url}/index.html?model=shapes&backend=${backend}&edge=${encodeURIComponent(edgeUrl)}${extra}`);
   await page.waitForFunction(() => document.body.dataset.ready !== undefined, undefined, { timeout: 60_000 });
@@ -61,6 +69,15 @@ async function generateIn(page: Page, prompt: string, steps: number, seed: numbe
       return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data);
     }),
   );
+}
+
+const galleryCaptions = (page: Page) => page.evaluate(() => [...document.querySelectorAll('#gallery figcaption')].map((f) => f.textContent ?? ''));
+
+/** The plan the page showed before downloading, and the runtime wasm files it fetched. */
+async function firstVisit(page: Page) {
+  const plan = JSON.parse(await page.evaluate(() => document.body.dataset.plan ?? '{}')) as { modelBytes: number; runtimeBytes?: number; backend: string };
+  const wasm = requested.get(page)!.filter((u) => u.endsWith('.wasm')).map((u) => u.slice(u.lastIndexOf('/') + 1));
+  return { plan, wasm };
 }
 
 async function nodeImage(prompt: string, steps: number, seed: number): Promise<Uint8ClampedArray> {
@@ -92,6 +109,18 @@ describe('the page in headless Chromium', () => {
     expect(maxDiff(wasm20, await nodeImage('a large red circle', 20, 3))).toBeLessThanOrEqual(3);
   });
 
+  it('a WASM visitor is told the download size first and fetches only the plain onnxruntime-web build', async () => {
+    const { plan, wasm } = await firstVisit(wasmPage);
+    const files = bundle.manifest.files;
+    expect(plan).toEqual({
+      type: 'plan',
+      backend: 'wasm',
+      modelBytes: CLIENT_FILES.filter((f) => files[f]).reduce((s, f) => s + files[f].size, 0),
+      runtimeBytes: statSync(join(dist, 'ort', ORT_WASM.wasm)).size,
+    });
+    expect(wasm).toEqual([ORT_WASM.wasm]);
+  });
+
   it('a gallery item keeps the parameters it was started with, and its download carries them', async () => {
     const before = await wasmPage.evaluate(() => document.body.dataset.done ?? '0');
     await wasmPage.fill('#prompt', 'a small blue triangle');
@@ -107,6 +136,40 @@ describe('the page in headless Chromium', () => {
     await wasmPage.waitForFunction(() => document.querySelector<HTMLAnchorElement>('#gallery figure a[download]')!.href.startsWith('blob:'), undefined, { timeout: 10_000 });
     const bytes = await wasmPage.evaluate(async () => Array.from(new Uint8Array(await (await fetch(document.querySelector<HTMLAnchorElement>('#gallery figure a[download]')!.href)).arrayBuffer())));
     expect(parseParameters(readPngText(Uint8Array.from(bytes)).parameters)).toMatchObject({ prompt: 'a small blue triangle', seed: 5, steps: 8, size: bundle.manifest.imageSize });
+  });
+
+  it('Count makes consecutive seeds; the gallery survives a reload; reuse, init and upscale act on an item', async () => {
+    const size = bundle.manifest.imageSize;
+    const before = (await galleryCaptions(wasmPage)).length;
+    await wasmPage.fill('#prompt', 'a large green square');
+    await wasmPage.fill('#steps', '4');
+    await wasmPage.fill('#seed', '11');
+    await wasmPage.fill('#count', '2');
+    await wasmPage.click('#generate');
+    await wasmPage.waitForFunction((n) => document.querySelectorAll('#gallery figure').length === n, before + 2, { timeout: 120_000 });
+    await wasmPage.fill('#count', '1');
+    expect((await galleryCaptions(wasmPage)).slice(0, 2)).toEqual([expect.stringContaining('a large green square (seed 12)'), expect.stringContaining('a large green square (seed 11)')]);
+
+    await wasmPage.reload();
+    await wasmPage.waitForFunction((n) => document.body.dataset.ready === 'true' && document.querySelectorAll('#gallery figure').length === n, before + 2, { timeout: 60_000 });
+    const older = wasmPage.locator('#gallery figure').nth(1);
+    expect(await older.locator('figcaption').textContent()).toContain('(seed 11)');
+
+    await wasmPage.fill('#prompt', 'something else');
+    await older.getByRole('button', { name: 'reuse' }).click();
+    expect(await wasmPage.evaluate(() => ['prompt', 'seed', 'steps'].map((id) => (document.getElementById(id) as HTMLInputElement).value))).toEqual(['a large green square', '11', '4']);
+    await older.getByRole('button', { name: 'use as init' }).click();
+    await wasmPage.waitForFunction(() => document.getElementById('init-source')!.textContent!.includes('seed 11'));
+    await wasmPage.click('#clear-init');
+
+    const done = await wasmPage.evaluate(() => document.body.dataset.done ?? '0');
+    await older.getByRole('button', { name: 'upscale 2×' }).click();
+    await wasmPage.waitForFunction((d) => (document.body.dataset.done ?? '0') !== d, done, { timeout: 120_000 });
+    const newest = wasmPage.locator('#gallery figure').first();
+    expect(await newest.locator('figcaption').textContent()).toContain('a large green square (seed 11, 2×)');
+    expect(await newest.locator('img').evaluate((img: HTMLImageElement) => img.decode().then(() => img.naturalWidth))).toBe(2 * size);
+    const png = await newest.locator('a[download]').evaluate(async (a: HTMLAnchorElement) => Array.from(new Uint8Array(await (await fetch(a.href)).arrayBuffer())));
+    expect(parseParameters(readPngText(Uint8Array.from(png)).parameters)).toMatchObject({ seed: 11, upscale: true, size: 2 * size });
   });
 
   it('stays responsive while generating, and cancel stops the run', async () => {
@@ -158,6 +221,9 @@ describe('the page in headless Chromium', () => {
   // SwiftShader's software WebGPU is ~90× slower than WASM here (about 30 s per U-Net call): two steps.
   it('WebGPU (software adapter) gives the WASM image within tolerance, at few steps', { timeout: 400_000 }, async () => {
     const gpu = await openPage('webgpu');
+    // Where WebGPU is tried, the WebGPU build's runtime is the one downloaded.
+    const { plan, wasm } = await firstVisit(gpu);
+    expect([plan.backend, wasm]).toEqual(['webgpu', [ORT_WASM.webgpu]]);
     const onGpu = await generateIn(gpu, 'a small blue triangle', 2, 5);
     const onWasm = await generateIn(wasmPage, 'a small blue triangle', 2, 5);
     expect(maxDiff(onGpu, onWasm)).toBeLessThanOrEqual(3);

@@ -25,8 +25,8 @@ export async function startStaticServer(routes: Record<string, Uint8Array | stri
   const server: Server = createServer(async (req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const send = (status: number, body: Uint8Array | string, type: string) => {
-      res.writeHead(status, { 'content-type': type, 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' });
-      res.end(body);
+      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' });
+      res.end(req.method === 'HEAD' ? undefined : body);
     };
     if (path in routes) return send(200, routes[path], TYPES[extname(path)] ?? TYPES['.html']);
     for (const [prefix, dir] of Object.entries(mounts)) {

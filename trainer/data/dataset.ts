@@ -11,6 +11,8 @@ export interface DataSource {
   name: string;
   description: string;
   licence: string;
+  /** The credit the licence asks every viewer of the model's output to see (shown on the page). */
+  attribution?: string;
   count: number;
 }
 

@@ -75,6 +75,7 @@ export async function loadEmojiDataset(size: number): Promise<Dataset> {
       name: 'twemoji',
       description: 'Twemoji SVGs (@twemoji/svg) rendered on white, captions from emojibase-data (en labels, skin tones included)',
       licence: 'Twemoji graphics CC-BY 4.0 (Twitter, Inc. and other contributors); emojibase-data MIT',
+      attribution: 'Trained on Twemoji graphics © Twitter, Inc. and other contributors, CC-BY 4.0 (https://creativecommons.org/licenses/by/4.0/); captions from emojibase (MIT).',
       count: samples.length,
     },
     imageSize: size,

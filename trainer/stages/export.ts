@@ -149,6 +149,7 @@ export async function exportStage(ctx: RunContext, options: ExportOptions): Prom
   }
   const contentHash = await sha256Hex(new TextEncoder().encode(Object.entries(files).sort().map(([p, f]) => `${p}:${f.sha256}`).join('\n')));
   const p = ctx.preset;
+  const { train } = await ctx.data();
   const manifest: Manifest = parseManifest({
     schemaVersion: 1,
     name: p.name,
@@ -167,10 +168,11 @@ export async function exportStage(ctx: RunContext, options: ExportOptions): Prom
       command: ctx.command,
       commit: gitCommit(),
       backend: `${ctx.backend.name} (${ctx.backend.source})`,
-      data: [(await ctx.data()).train.source],
+      data: [train.source],
       stages,
     },
     exportCheck,
+    attribution: train.source.attribution,
     examples: p.examples,
   });
   writeFileSync(join(out, 'manifest.json'), JSON.stringify(manifest, null, 2));
