@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { CLIENT_DIST } from '../../client/build.ts';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Miniflare } from 'miniflare';
@@ -29,9 +28,10 @@ let built: string | undefined;
 export function buildWorker(): string {
   if (built) return built;
   const out = mkdtempSync(join(tmpdir(), 'edge-build-'));
-  // wrangler.toml names client/dist as the static assets; the worker build needs the folder, not its content.
-  mkdirSync(CLIENT_DIST, { recursive: true });
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'deploy', '--dry-run', '--outdir', out], {
+  // The worker build needs an assets folder, not its content: an empty one, so that client/dist (which the
+  // deploy test rebuilds) is never read here.
+  const assets = mkdtempSync(join(tmpdir(), 'edge-assets-'));
+  execFileSync(process.execPath, [join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'deploy', '--dry-run', '--outdir', out, '--assets', assets], {
     cwd: ROOT,
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
     stdio: 'pipe',
