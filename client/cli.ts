@@ -7,6 +7,7 @@ import { SAMPLER_NAMES } from '../models/diffusion/samplers/types.ts';
 import { generate } from '../models/pipeline/generate.ts';
 import { batchToImages, imagesToBatch } from '../models/pipeline/layout.ts';
 import { openBundle } from '../trainer/bundle-node.ts';
+import { defaultCacheDir, openEdgeModel, parseEdgeUrl, type GenerationModel } from './edge-model.ts';
 import { parseCli, runCli, type CliSpec } from '../trainer/cli-args.ts';
 import { decodeImage, encodePng } from '../trainer/data/png.ts';
 import { resizeBilinear } from '../models/image.ts';
@@ -21,7 +22,8 @@ const SPEC: CliSpec = {
   options: {
     prompt: { type: 'string', value: 'TEXT', description: "what to draw (required, unless --init is a PNG made here: then its prompt and settings)" },
     out: { type: 'string', value: 'FILE.png', description: 'where to write the PNG (required); with --count N, FILE-<seed>.png' },
-    model: { type: 'string', value: 'NAME|DIR', description: 'a shipped model (emoji, shapes) or a bundle folder', default: 'emoji' },
+    model: { type: 'string', value: 'NAME|DIR', description: 'a shipped model (emoji, shapes) or a bundle folder; with --edge, a model the edge serves (NAME or NAME@VERSION)', default: 'emoji' },
+    edge: { type: 'string', value: 'URL', description: `generate against an edge: model files from URL (SHA-256 checked, kept in ${defaultCacheDir()}), prompt embeddings from its /v1/embeddings` },
     negative: { type: 'string', value: 'TEXT', description: 'negative prompt (the unconditional side of guidance)', default: '""' },
     steps: { type: 'string', value: 'N', description: 'sampler steps', default: "the model's" },
     guidance: { type: 'string', value: 'S', description: 'classifier-free guidance scale, 0–50', default: "the model's" },
@@ -33,7 +35,7 @@ const SPEC: CliSpec = {
     strength: { type: 'string', value: 'X', description: 'img2img: how much to repaint, 0–1 (needs --init)', default: '0.6' },
     upscale: { type: 'boolean', description: "2× with the model's upscaler" },
   },
-  examples: ['npm run generate -- --prompt "grinning face" --out face.png', 'npm run generate -- --model shapes --prompt "a large green square" --count 4 --out sq.png'],
+  examples: ['npm run generate -- --prompt "grinning face" --out face.png', 'npm run generate -- --edge http://127.0.0.1:8787 --prompt "red heart" --out heart.png', 'npm run generate -- --model shapes --prompt "a large green square" --count 4 --out sq.png'],
 };
 
 /** A shipped model's name or a bundle folder. */
@@ -42,6 +44,23 @@ function bundleDir(model: string): string {
   const shipped = resolve(SHIPPED, model);
   if (/^[a-z0-9][a-z0-9-]*$/.test(model) && existsSync(resolve(shipped, 'manifest.json'))) return shipped;
   throw new InvalidArgumentError('model', `'${model}' is neither a bundle folder nor a shipped model (${['emoji', 'shapes'].join(', ')})`);
+}
+
+/** A local bundle: the text encoder runs here, on onnxruntime-node. */
+async function localModel(dir: string): Promise<GenerationModel> {
+  const bundle = await openBundle(dir);
+  const max = bundle.manifest.tokenizer.maxLength - 2;
+  return {
+    manifest: bundle.manifest,
+    runtime: () => bundle.runtime(),
+    async embed(prompt, negative) {
+      for (const [flag, text] of [['prompt', prompt], ['negative', negative]] as const) {
+        const tokens = bundle.tokenizer.countTokens(text);
+        if (tokens > max) throw new InvalidArgumentError(flag, `has ${tokens} tokens; this model takes at most ${max}`);
+      }
+      return { cond: (await bundle.encodeText([prompt])).hidden, uncond: (await bundle.encodeText([negative])).hidden };
+    },
+  };
 }
 
 /** Where image `seed` of a run goes: FILE.png alone, FILE-<seed>.png when there are several. */
@@ -70,22 +89,23 @@ runCli('generate', async () => {
   const sampler = o.str('sampler') ?? (o.has('prompt') ? undefined : previous?.sampler);
   if (sampler !== undefined) parseSamplerName(sampler);
   const stepsArg = o.int('steps', undefined, 1, 1000) ?? (o.has('prompt') ? undefined : previous?.steps);
-
-  const bundle = await openBundle(bundleDir(o.str('model') ?? 'emoji'));
-  const m = bundle.manifest;
-  const tokens = bundle.tokenizer.countTokens(prompt);
-  if (tokens > m.tokenizer.maxLength - 2) throw new InvalidArgumentError('prompt', `has ${tokens} tokens; this model takes at most ${m.tokenizer.maxLength - 2}`);
+  const edgeArg = o.str('edge');
+  const edge = edgeArg === undefined ? undefined : parseEdgeUrl(edgeArg);
+  const modelArg = o.str('model') ?? 'emoji';
+  const dir = edge ? undefined : bundleDir(modelArg);
   const negative = o.str('negative') ?? (o.has('prompt') ? undefined : previous?.negative) ?? '';
+
+  const model = edge ? await openEdgeModel(edge, modelArg, { log: (line) => process.stderr.write(`${line}\n`) }) : await localModel(dir!);
+  const m = model.manifest;
   if (previous && !o.has('prompt')) process.stderr.write(`generate: the parameters of ${initPath}: "${prompt}"\n`);
-  const cond = (await bundle.encodeText([prompt])).hidden;
-  const uncond = (await bundle.encodeText([negative])).hidden;
+  const { cond, uncond } = await model.embed(prompt, negative);
   let init;
   if (initBytes) {
     let img = decodeImage(initBytes);
     if (img.width !== m.imageSize || img.height !== m.imageSize) img = resizeBilinear(img, m.imageSize, m.imageSize);
     init = { image: imagesToBatch([img]), strength };
   }
-  const runtime = await bundle.runtime();
+  const runtime = await model.runtime();
   for (let k = 0; k < count; k++) {
     const file = outPath(out, seed + k, count);
     let bar: ProgressBar | undefined;

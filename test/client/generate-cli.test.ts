@@ -1,10 +1,12 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import type { Miniflare } from 'miniflare';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseParameters, readPngText } from '../../models/png-text.ts';
 import { decodeImage } from '../../trainer/data/png.ts';
-import { runCli } from '../support/cli.ts';
+import { ROOT, runCli } from '../support/cli.ts';
+import { publishTo, startEdge } from '../support/edge.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'generate-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -51,6 +53,9 @@ describe('npm run generate (onnxruntime-node, the default emoji bundle)', () => 
       [['--prompt', 'x', '--out', x, '--strength', '0.5'], 'generate: strength: applies to img2img only; add --init IMAGE'],
       [['--prompt', 'x', '--out', x, '--rescale', '5'], "generate: rescale: must be a number in [0, 1], got '5'"],
       [['--prompt', 'x', '--out', x, '--model', 'nope'], "generate: model: 'nope' is neither a bundle folder nor a shipped model (emoji, shapes)"],
+      [['--prompt', 'x', '--out', x, '--edge', 'not a url'], "generate: edge: 'not a url' is not a URL"],
+      [['--prompt', 'x', '--out', x, '--edge', 'ftp://example.com'], "generate: edge: must be http(s), got 'ftp:'"],
+      [['--prompt', 'x', '--out', x, '--edge', 'http://127.0.0.1:2'], 'generate: edge: cannot reach http://127.0.0.1:2 (ECONNREFUSED)'],
       [['--prompt', 'x', '--out', x, '--count', '0'], "generate: count: must be an integer in [1, 64], got '0'"],
       [['--prompt', 'x', '--out', x, '--bogus'], 'generate: bogus: unknown option; see npm run generate -- --help'],
       [['--prompt', 'x'], 'generate: out: is required; see --help'],
@@ -64,7 +69,7 @@ describe('npm run generate (onnxruntime-node, the default emoji bundle)', () => 
     expect(existsSync(x)).toBe(false);
     const help = await runCli(GEN, ['-h']);
     expect(help.code).toBe(0);
-    for (const flag of ['--prompt', '--out', '--model', '--negative', '--steps', '--guidance', '--rescale', '--sampler', '--seed', '--count', '--init', '--strength', '--upscale']) expect(help.output).toContain(flag);
+    for (const flag of ['--prompt', '--out', '--model', '--negative', '--steps', '--guidance', '--rescale', '--sampler', '--seed', '--count', '--init', '--strength', '--upscale', '--edge']) expect(help.output).toContain(flag);
   });
 
   it('--model takes a shipped model by name; --count N writes N images with seeds S, S+1, …', async () => {
@@ -84,5 +89,53 @@ describe('npm run generate (onnxruntime-node, the default emoji bundle)', () => 
     expect(again.code, again.output).toBe(0);
     expect(again.output).toContain(`the parameters of ${join(work, 'd.png')}: "a large red circle"`);
     expect(parseParameters(readPngText(readFileSync(join(work, 'e.png'))).parameters)).toMatchObject({ prompt: 'a large red circle', steps: 4, strength: 0.3 });
+  });
+});
+
+describe('npm run generate --edge (model files and prompt embeddings from a running edge)', () => {
+  let mf: Miniflare;
+  let edge: string;
+  const cache = join(work, 'cache');
+  const env = { EDGE_DIFFUSION_CACHE: cache };
+  beforeAll(async () => {
+    mf = await startEdge();
+    await publishTo(mf, join(ROOT, 'models/bundles/shapes'));
+    edge = (await mf.ready).toString().replace(/\/$/, '');
+  });
+  afterAll(() => mf?.dispose());
+
+  it('gives the image of the local run for the same seed, downloads each file once and re-fetches a corrupt one', { timeout: 120_000 }, async () => {
+    const args = (out: string) => ['--model', 'shapes', '--prompt', 'a small red circle', '--steps', '8', '--seed', '3', '--out', join(work, out)];
+    const first = await runCli(GEN, [...args('edge-1.png'), '--edge', edge], env);
+    expect(first.code, first.output).toBe(0);
+    expect(first.output.match(/edge: downloaded /g)).toHaveLength(4); // U-Net, VAE decoder and encoder, upscaler: never the text encoder
+    const local = await runCli(GEN, args('local.png'));
+    expect(local.code, local.output).toBe(0);
+    const [a, b] = ['edge-1.png', 'local.png'].map((f) => decodeImage(readFileSync(join(work, f))));
+    // The edge encodes the prompt with onnxruntime-web in workerd, the local run with onnxruntime-node.
+    expect(a.data.reduce((m, v, i) => Math.max(m, Math.abs(v - b.data[i])), 0)).toBeLessThanOrEqual(2 / 255);
+    expect(parseParameters(readPngText(readFileSync(join(work, 'edge-1.png'))).parameters)).toEqual(parseParameters(readPngText(readFileSync(join(work, 'local.png'))).parameters));
+
+    const again = await runCli(GEN, [...args('edge-2.png'), '--edge', edge], env);
+    expect(again.code, again.output).toBe(0);
+    expect(again.output).not.toContain('edge: downloaded');
+    expect(readFileSync(join(work, 'edge-2.png')).equals(readFileSync(join(work, 'edge-1.png')))).toBe(true);
+
+    const files = readdirSync(join(cache, 'sha256'));
+    expect(files.every((f) => /^[0-9a-f]{64}$/.test(f))).toBe(true);
+    writeFileSync(join(cache, 'sha256', files[0]), 'corrupt');
+    const healed = await runCli(GEN, [...args('edge-3.png'), '--edge', edge], env);
+    expect(healed.code, healed.output).toBe(0);
+    expect(healed.output.match(/edge: downloaded /g)).toHaveLength(1);
+    expect(readFileSync(join(work, 'edge-3.png')).equals(readFileSync(join(work, 'edge-1.png')))).toBe(true);
+  });
+
+  it('a model the edge does not serve and a prompt it rejects are one-line usage errors', async () => {
+    const missing = await runCli(GEN, ['--edge', edge, '--model', 'nope', '--prompt', 'x', '--out', join(work, 'n.png')], env);
+    expect([missing.code, missing.output.trim()]).toEqual([2, `generate: model: ${edge} serves no model 'nope'`]);
+    const long = await runCli(GEN, ['--edge', edge, '--model', 'shapes', '--prompt', 'a small red circle '.repeat(20), '--out', join(work, 'n.png')], env);
+    expect(long.code).toBe(2);
+    expect(long.output.trim()).toMatch(/^generate: prompt: .*tokens.*\(prompt_too_long\)$/);
+    expect(existsSync(join(work, 'n.png'))).toBe(false);
   });
 });
