@@ -26,7 +26,8 @@ interface Loaded {
   manifest: Manifest;
   backend: 'webgpu' | 'wasm';
   ort: Ort;
-  sessions: { unet: OrtWeb.InferenceSession; vaeDecoder: OrtWeb.InferenceSession; vaeEncoder?: OrtWeb.InferenceSession; upscaler?: OrtWeb.InferenceSession };
+  /** The U-Net and VAE decoder are created at load; the encoder (img2img) and upscaler on first use. */
+  session(path: string): Promise<OrtWeb.InferenceSession>;
 }
 let loaded: Loaded | undefined;
 
@@ -67,23 +68,26 @@ async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
   const runtimeBytes = Number(head?.headers.get('content-length')) || undefined;
   post({ type: 'plan', modelBytes: uncached.reduce((a, b) => a + b, 0), runtimeBytes, backend });
   const [ort, bytes] = await Promise.all([importOrt(backend), Promise.all(paths.map(async (p) => [p, await file(p)] as const)).then(Object.fromEntries)]);
-  const create = async (backend: 'webgpu' | 'wasm') => {
-    const opts: OrtWeb.InferenceSession.SessionOptions = { executionProviders: [backend] };
-    // One at a time: the WebGPU provider refuses to create two sessions concurrently.
-    const s = async (p: string) => (bytes[p] ? ort.InferenceSession.create(bytes[p], opts) : undefined);
-    const unet = await s(BUNDLE_FILES.unet);
-    const vaeDecoder = await s(BUNDLE_FILES.vaeDecoder);
-    return { unet: unet!, vaeDecoder: vaeDecoder!, vaeEncoder: await s(BUNDLE_FILES.vaeEncoder), upscaler: await s(BUNDLE_FILES.upscaler) };
+  const sessions = new Map<string, Promise<OrtWeb.InferenceSession>>();
+  // One at a time: the WebGPU provider refuses to create two sessions concurrently.
+  let queue: Promise<unknown> = Promise.resolve();
+  const session = (path: string) => {
+    if (!sessions.has(path)) {
+      const created = queue.then(() => ort.InferenceSession.create(bytes[path], { executionProviders: [backend] }));
+      queue = created.catch(() => undefined);
+      sessions.set(path, created);
+    }
+    return sessions.get(path)!;
   };
-  let sessions;
   try {
-    sessions = await create(backend);
+    await Promise.all([session(BUNDLE_FILES.unet), session(BUNDLE_FILES.vaeDecoder)]);
   } catch (e) {
     if (backend !== 'webgpu' || msg.backend === 'webgpu') throw e;
     backend = 'wasm'; // an adapter whose limits do not fit the model: fall back
-    sessions = await create(backend);
+    sessions.clear();
+    await Promise.all([session(BUNDLE_FILES.unet), session(BUNDLE_FILES.vaeDecoder)]);
   }
-  loaded = { edge: msg.edge, manifest, backend, ort, sessions };
+  loaded = { edge: msg.edge, manifest, backend, ort, session };
   post({
     type: 'loaded',
     backend,
@@ -93,7 +97,7 @@ async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
     defaults: manifest.diffusion.defaults,
     examples: manifest.examples ?? [],
     attribution: manifest.attribution,
-    canUpscale: Boolean(sessions.upscaler),
+    canUpscale: Boolean(bytes[BUNDLE_FILES.upscaler]),
   });
 }
 
@@ -133,8 +137,19 @@ async function job(id: number, work: (l: Loaded, signal: AbortSignal) => Promise
   }
 }
 
+/** The runtime over the sessions a job needs (creating the encoder or upscaler on first use). */
+async function runtimeFor(l: Loaded, needs: { encoder?: boolean; upscaler?: boolean }) {
+  const optional = async (path: string, wanted?: boolean) => (wanted && l.manifest.files[path] ? l.session(path) : undefined);
+  return ortRuntime(l.ort, {
+    unet: await l.session(BUNDLE_FILES.unet),
+    vaeDecoder: await l.session(BUNDLE_FILES.vaeDecoder),
+    vaeEncoder: await optional(BUNDLE_FILES.vaeEncoder, needs.encoder),
+    upscaler: await optional(BUNDLE_FILES.upscaler, needs.upscaler),
+  });
+}
+
 const upscale = (id: number, image: RgbaImage, seed: number) =>
-  job(id, (l, signal) => upscaleImage(ortRuntime(l.ort, l.sessions), l.manifest, imagesToBatch([rgbaToFloat(image.rgba, image.width, image.height)]), seed, { signal, yieldToEvents }));
+  job(id, async (l, signal) => upscaleImage(await runtimeFor(l, { upscaler: true }), l.manifest, imagesToBatch([rgbaToFloat(image.rgba, image.width, image.height)]), seed, { signal, yieldToEvents }));
 
 const run = (id: number, p: GenerateParams) =>
   job(id, async (l, signal) => {
@@ -144,7 +159,7 @@ const run = (id: number, p: GenerateParams) =>
       ? { image: imagesToBatch([rgbaToFloat(p.init.rgba, size, size)]), strength: p.init.strength }
       : undefined;
     let last = performance.now();
-    return generate(ortRuntime(l.ort, l.sessions), l.manifest, {
+    return generate(await runtimeFor(l, { encoder: Boolean(init), upscaler: p.upscale }), l.manifest, {
       cond,
       uncond,
       steps: p.steps,

@@ -3,12 +3,14 @@ import { samplerBench } from './sampler.ts';
 import { trainStepBench } from './train-step.ts';
 import { edgeBench } from './edge.ts';
 import { unetStepBench } from './unet-step.ts';
+import { firstVisitBench } from './first-visit.ts';
 
 const BENCHES: Record<string, (args: BenchArgs) => Promise<unknown>> = {
   sampler: samplerBench,
   'train-step': trainStepBench,
   edge: edgeBench,
   'unet-step': unetStepBench,
+  'first-visit': firstVisitBench,
 };
 
 async function main(): Promise<void> {
