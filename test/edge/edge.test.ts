@@ -52,6 +52,21 @@ describe('models and files', () => {
     await expectError(await get('/v1/models/Bad%20Name'), 400, 'invalid_model');
   });
 
+  it('manifests and the model list carry ETags and answer If-None-Match (weak comparison) with 304', async () => {
+    for (const path of ['/v1/models', '/v1/models/toy', `/v1/models/toy@${bundle.version}`]) {
+      const first = await get(path);
+      const etag = first.headers.get('etag');
+      expect(etag, path).toMatch(/^(W\/)?"[^"]+"$/);
+      for (const inm of [etag!, `W/${etag!.replace(/^W\//, '')}`, `"other", ${etag}`, '*']) {
+        const again = await get(path, { 'if-none-match': inm });
+        expect([path, inm, again.status]).toEqual([path, inm, 304]);
+        expect(again.headers.get('etag')).toBe(etag);
+      }
+      expect((await get(path, { 'if-none-match': '"other"' })).status).toBe(200);
+    }
+    expect((await get('/v1/models/toy')).headers.get('etag')).toBe(`"${bundle.version}"`);
+  });
+
   it('streams files with ETag, 304, Range 206 and 416, immutable caching, content type and CORS', async () => {
     const path = `/v1/models/toy/${bundle.version}/${BUNDLE_FILES.textEncoder}`;
     const full = await get(path, { origin: 'https://example.com' });
@@ -68,6 +83,18 @@ describe('models and files', () => {
     const cached = await get(path, { 'if-none-match': etag });
     expect(cached.status).toBe(304);
     expect((await cached.arrayBuffer()).byteLength).toBe(0);
+    // RFC 9110: If-None-Match compares weakly.
+    expect((await get(path, { 'if-none-match': `W/${etag}` })).status).toBe(304);
+    // If-Range: the range only while the validator matches strongly; otherwise the whole file.
+    expect((await get(path, { range: 'bytes=0-9', 'if-range': etag })).status).toBe(206);
+    for (const stale of ['"stale"', `W/${etag}`, 'Tue, 01 Jan 2019 00:00:00 GMT', 'garbage']) {
+      const whole = await get(path, { range: 'bytes=0-9', 'if-range': stale });
+      expect([stale, whole.status]).toEqual([stale, 200]);
+      expect(new Uint8Array(await whole.arrayBuffer())).toEqual(bytes);
+    }
+    const modified = full.headers.get('last-modified')!;
+    expect(new Date(modified).getTime()).toBeGreaterThan(Date.now() - 3_600_000);
+    expect((await get(path, { range: 'bytes=0-9', 'if-range': modified })).status).toBe(206);
 
     const part = await get(path, { range: 'bytes=100-199' });
     expect(part.status).toBe(206);
@@ -150,6 +177,15 @@ describe('embeddings', () => {
   it('bad requests are 4xx JSON errors', async () => {
     await expectError(await post('/v1/embeddings', '{not json'), 400, 'invalid_json');
     await expectError(await post('/v1/embeddings', body, { 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
+    // The media type is parsed, not searched for.
+    for (const type of ['text/plain; x=application/json', 'application/jsonx', 'application/json-seq', 'xapplication/json']) await expectError(await post('/v1/embeddings', body, { 'content-type': type }), 415, 'unsupported_media_type');
+    for (const type of ['application/json; charset=utf-8', 'Application/JSON']) expect((await post('/v1/embeddings', body, { 'content-type': type })).status, type).toBe(200);
+    // Text that is not Unicode is refused, never embedded or cached as U+FFFD.
+    const invalidUtf8 = new Uint8Array([...new TextEncoder().encode('{"model":"toy","prompts":["a '), 0xff, 0xfe, ...new TextEncoder().encode(' b"]}')]);
+    expect(await expectError(await mf.dispatchFetch(`${URL_}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: invalidUtf8 }), 400, 'invalid_text')).toBe('request body is not valid UTF-8');
+    expect(await expectError(await post('/v1/embeddings', '{"model":"toy","prompts":["\\ud800"]}'), 400, 'invalid_text')).toMatch(/^prompts\.0: contains a lone UTF-16 surrogate/);
+    expect(await expectError(await post('/v1/embeddings', '{"model":"toy","prompts":["ok"],"negative_prompt":"x\\udfff"}'), 400, 'invalid_text')).toMatch(/^negative_prompt: /);
+    expect((await post('/v1/embeddings', { ...body, prompts: ['a 😀 face'] })).status).toBe(200); // a surrogate pair is fine
     await expectError(await post('/v1/embeddings', { ...body, model: 'ghost' }), 404, 'unknown_model');
     await expectError(await post('/v1/embeddings', { ...body, prompts: [] }), 400, 'invalid_request');
     await expectError(await post('/v1/embeddings', { ...body, prompts: Array(17).fill('x') }), 400, 'invalid_request');

@@ -4,7 +4,7 @@ import { cors } from 'hono/cors';
 export const publicCors = cors({
   origin: '*',
   allowMethods: ['GET', 'HEAD', 'POST', 'OPTIONS'],
-  allowHeaders: ['content-type', 'range', 'if-none-match', 'accept'],
+  allowHeaders: ['content-type', 'range', 'if-none-match', 'if-range', 'accept'],
   exposeHeaders: ['etag', 'content-range', 'content-length', 'accept-ranges', 'x-cache', 'x-embedding-dims', 'x-embedding-dtype', 'x-content-sha256'],
   maxAge: 86400,
 });

@@ -4,6 +4,7 @@ import { bundlePathSchema } from '../../../models/bundle/manifest.ts';
 import type { AppEnv } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { getManifest, listModelNames, parseModelRef, resolveVersion } from '../lib/bundles.ts';
+import { noneMatch, rangeStillValid } from '../lib/conditional.ts';
 import { parseRange } from '../lib/range.ts';
 import { parseOr400 } from '../lib/validate.ts';
 
@@ -25,15 +26,21 @@ models.get('/', async (c) => {
       if (!(e instanceof ApiError)) throw e;
     }
   }
-  return c.json({ models: out }, 200, { 'cache-control': 'public, max-age=30' });
+  // The list's ETag names what it lists: each model's current version.
+  const etag = `W/"${out.map((m) => `${m.name}@${m.version}`).join(',')}"`;
+  const headers = { 'cache-control': 'public, max-age=30', etag };
+  if (noneMatch(c.req.header('if-none-match'), etag)) return c.body(null, 304, headers);
+  return c.json({ models: out }, 200, headers);
 });
 
 models.get('/:ref', async (c) => {
   const { name, version } = parseModelRef(c.req.param('ref'));
   const v = await resolveVersion(c.env, name, version);
   const manifest = await getManifest(c.env, name, v);
-  // A pinned version never changes; "latest" may move, so it is revalidated.
-  return c.json(manifest, 200, { 'cache-control': version ? IMMUTABLE : 'public, max-age=30' });
+  // A pinned version never changes; "latest" may move, so it is revalidated (its ETag is the version's).
+  const headers = { 'cache-control': version ? IMMUTABLE : 'public, max-age=30', etag: `"${v}"` };
+  if (noneMatch(c.req.header('if-none-match'), headers.etag)) return c.body(null, 304, headers);
+  return c.json(manifest, 200, headers);
 });
 
 /** Files by version: ETag, If-None-Match → 304, Range → 206/416, immutable caching. */
@@ -53,14 +60,15 @@ models.get('/:name/:version/*', async (c) => {
   if (!head) throw new ApiError(404, 'not_found', `${name}@${version} has no file ${path}`);
   const headers = new Headers({
     etag: head.httpEtag,
+    'last-modified': head.uploaded.toUTCString(),
     'cache-control': IMMUTABLE,
     'accept-ranges': 'bytes',
     'content-type': TYPES[path.split('.').pop() ?? ''] ?? 'application/octet-stream',
   });
   if (head.customMetadata?.sha256) headers.set('x-content-sha256', head.customMetadata.sha256);
-  const inm = c.req.header('if-none-match');
-  if (inm && inm.split(',').some((t) => t.trim() === head.httpEtag || t.trim() === '*')) return new Response(null, { status: 304, headers });
-  const range = parseRange(c.req.header('range'), head.size);
+  if (noneMatch(c.req.header('if-none-match'), head.httpEtag)) return new Response(null, { status: 304, headers });
+  // A stale If-Range validator means the client's partial copy is of something else: send it all.
+  const range = rangeStillValid(c.req.header('if-range'), head.httpEtag, head.uploaded) ? parseRange(c.req.header('range'), head.size) : undefined;
   if (range === 'unsatisfiable') throw new ApiError(416, 'range_not_satisfiable', `range outside 0-${head.size - 1}`, { 'content-range': `bytes */${head.size}` });
   const obj = await c.env.MODELS.get(key, range ? { range: { offset: range.start, length: range.end - range.start + 1 } } : {});
   if (!obj) throw new ApiError(404, 'not_found', `${name}@${version} has no file ${path}`);

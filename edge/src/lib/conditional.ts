@@ -1,0 +1,21 @@
+/** RFC 9110 conditional requests against an entity tag (`"…"` or `W/"…"`). */
+
+const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
+
+/** If-None-Match: weak comparison (W/"x" matches "x"), a list, or `*`. */
+export function noneMatch(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header.split(',').some((t) => t.trim() === '*' || opaque(t) === opaque(etag));
+}
+
+/**
+ * If-Range: the range applies only if the validator still identifies the representation. Entity tags
+ * compare strongly (a weak tag never matches); an HTTP date must equal the last modification exactly.
+ */
+export function rangeStillValid(header: string | undefined, etag: string, lastModified?: Date): boolean {
+  if (!header) return true;
+  const v = header.trim();
+  if (v.startsWith('"') || v.startsWith('W/')) return !v.startsWith('W/') && !etag.startsWith('W/') && v === etag;
+  const date = Date.parse(v);
+  return lastModified !== undefined && !Number.isNaN(date) && Math.floor(lastModified.getTime() / 1000) === Math.floor(date / 1000);
+}
