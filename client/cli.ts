@@ -13,6 +13,7 @@ import { decodeImage, encodePng } from '../trainer/data/png.ts';
 import { resizeBilinear } from '../models/image.ts';
 import { formatParameters, parseParameters, readPngText, withPngText } from '../models/png-text.ts';
 import { ProgressBar } from '../trainer/progress.ts';
+import { promptProblem } from '../models/text/tokenizer.ts';
 
 const SHIPPED = fileURLToPath(new URL('../models/bundles', import.meta.url));
 
@@ -49,14 +50,13 @@ function bundleDir(model: string): string {
 /** A local bundle: the text encoder runs here, on onnxruntime-node. */
 async function localModel(dir: string): Promise<GenerationModel> {
   const bundle = await openBundle(dir);
-  const max = bundle.manifest.tokenizer.maxLength - 2;
   return {
     manifest: bundle.manifest,
     runtime: () => bundle.runtime(),
     async embed(prompt, negative) {
       for (const [flag, text] of [['prompt', prompt], ['negative', negative]] as const) {
-        const tokens = bundle.tokenizer.countTokens(text);
-        if (tokens > max) throw new InvalidArgumentError(flag, `has ${tokens} tokens; this model takes at most ${max}`);
+        const problem = promptProblem(bundle.tokenizer, text);
+        if (problem) throw new InvalidArgumentError(flag, problem.message);
       }
       return { cond: (await bundle.encodeText([prompt])).hidden, uncond: (await bundle.encodeText([negative])).hidden };
     },

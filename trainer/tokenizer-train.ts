@@ -3,15 +3,17 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { normalizePrompt, SPECIAL_TOKENS } from '../models/text/tokenizer.ts';
+import { selfContainedTokenizerJson } from '../models/text/tokenizer-json.ts';
 
 // The native HF package is CommonJS with N-API bindings.
 const native = createRequire(import.meta.url)('tokenizers') as typeof import('tokenizers');
 
 /**
  * Train a byte-level BPE on the captions with HF `tokenizers` (native) and return the tokenizer.json
- * text. Special tokens are added after training so they take fresh ids past the learned vocabulary.
+ * text, self-contained (normalizer, framing, padding, every byte; see selfContainedTokenizerJson). Special
+ * tokens are added after training so they take fresh ids past the learned vocabulary.
  */
-export function trainTokenizer(captions: string[]): string {
+export function trainTokenizer(captions: string[], maxLength: number): string {
   const dir = mkdtempSync(join(tmpdir(), 'tokenizer-'));
   try {
     const corpus = join(dir, 'captions.txt');
@@ -24,7 +26,7 @@ export function trainTokenizer(captions: string[]): string {
     tok.addSpecialTokens([SPECIAL_TOKENS.pad, SPECIAL_TOKENS.bos, SPECIAL_TOKENS.eos]);
     const out = join(dir, 'tokenizer.json');
     tok.save(out);
-    return readFileSync(out, 'utf8');
+    return JSON.stringify(selfContainedTokenizerJson(JSON.parse(readFileSync(out, 'utf8')), maxLength, { completeAlphabet: true }));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -97,3 +97,9 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
+
+/** A bundle's version: the content hash of its files (path and SHA-256 of each), so equal files mean an equal version. */
+export async function bundleVersion(files: Manifest['files']): Promise<string> {
+  const hash = await sha256Hex(new TextEncoder().encode(Object.entries(files).sort().map(([p, f]) => `${p}:${f.sha256}`).join('\n')));
+  return hash.slice(0, 16);
+}

@@ -14,9 +14,21 @@ export interface PromptTokenizer {
   encodeBatch(prompts: string[]): Int32Array;
   /** Number of prompt tokens before truncation (without <bos>/<eos>), for "prompt too long" checks. */
   countTokens(prompt: string): number;
+  /**
+   * Characters of the prompt this vocabulary cannot represent (a byte it lacks): byte-level BPE would
+   * silently drop them. Empty for tokenizers with the full byte alphabet (every tokenizer trained now).
+   */
+  unrepresentable(prompt: string): string[];
 }
 
 const tokenizerJsonSchema = z.object({ model: z.object({ vocab: z.record(z.number()) }).passthrough(), added_tokens: z.array(z.object({ id: z.number(), content: z.string() })) }).passthrough();
+
+/** The 256 characters GPT-2's byte-level BPE uses for the bytes 0–255 (printable ones map to themselves). */
+export function byteLevelAlphabet(): string[] {
+  const printable = (b: number) => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+  let next = 256;
+  return Array.from({ length: 256 }, (_, b) => String.fromCodePoint(printable(b) ? b : next++));
+}
 
 /** Prompts are compared and cached in this form: trimmed, whitespace collapsed, lower case. */
 export function normalizePrompt(prompt: string): string {
@@ -42,6 +54,9 @@ export function loadTokenizer(tokenizerJson: unknown, maxLength: number): Prompt
   const eos = id('eos');
   const vocabSize = Math.max(...Object.values(parsed.data.model.vocab), ...special.values()) + 1;
   const hf = new HfTokenizer(parsed.data, {});
+  const alphabet = byteLevelAlphabet();
+  const missingBytes = new Set(alphabet.flatMap((ch, b) => (ch in parsed.data.model.vocab ? [] : [b])));
+  const utf8 = new TextEncoder();
   const raw = (prompt: string) => hf.encode(normalizePrompt(prompt), { add_special_tokens: false }).ids;
   const encode = (prompt: string) => {
     const body = raw(prompt).slice(0, maxLength - 2);
@@ -56,6 +71,7 @@ export function loadTokenizer(tokenizerJson: unknown, maxLength: number): Prompt
     padId: pad,
     vocabSize,
     countTokens: (prompt) => raw(prompt).length,
+    unrepresentable: (prompt) => (missingBytes.size === 0 ? [] : [...new Set(normalizePrompt(prompt))].filter((ch) => [...utf8.encode(ch)].some((b) => missingBytes.has(b)))),
     encode,
     encodeBatch(prompts) {
       const ids = new Int32Array(prompts.length * maxLength);
@@ -63,4 +79,13 @@ export function loadTokenizer(tokenizerJson: unknown, maxLength: number): Prompt
       return ids;
     },
   };
+}
+
+/** Why a prompt cannot be encoded faithfully (too many tokens, or characters the vocabulary lacks), if it cannot. */
+export function promptProblem(tokenizer: PromptTokenizer, prompt: string): { code: 'prompt_too_long' | 'unsupported_text'; message: string } | undefined {
+  const n = tokenizer.countTokens(prompt);
+  if (n > tokenizer.maxLength - 2) return { code: 'prompt_too_long', message: `has ${n} tokens; this model takes at most ${tokenizer.maxLength - 2}` };
+  const lost = tokenizer.unrepresentable(prompt);
+  if (lost.length) return { code: 'unsupported_text', message: `has characters this model's vocabulary cannot represent: ${lost.slice(0, 8).join(' ')}` };
+  return undefined;
 }

@@ -68,8 +68,8 @@ export async function startEdge(options: { token?: string } = {}): Promise<Minif
  */
 export async function textBundle(name = 'toy', fillerBytes = 50_000): Promise<{ dir: string; version: string; textEncoderOnnx: Uint8Array; tokenizerJson: string; maxLength: number }> {
   await initTrainingBackend('wasm');
-  const tokenizerJson = trainTokenizer(['a small red circle', 'a large blue square above a green triangle', 'an orange emoji face, twitter style']);
   const maxLength = 16;
+  const tokenizerJson = trainTokenizer(['a small red circle', 'a large blue square above a green triangle', 'an orange emoji face, twitter style'], maxLength);
   const tok = loadTokenizer(JSON.parse(tokenizerJson), maxLength);
   const cfg = validateTextEncoderConfig({ vocabSize: tok.vocabSize, maxLength, width: 32, layers: 2, heads: 4, padId: tok.padId, projectionDim: 16 });
   const store = new ParamStore('text', 3);

@@ -1,9 +1,10 @@
+import { selfContainedTokenizerJson } from '../../models/text/tokenizer-json.ts';
 import * as tf from '@tensorflow/tfjs-core';
 import * as ort from 'onnxruntime-node';
 import { execSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { BUNDLE_FILES, parseManifest, sha256Hex, type Manifest } from '../../models/bundle/manifest.ts';
+import { BUNDLE_FILES, bundleVersion, parseManifest, sha256Hex, type Manifest } from '../../models/bundle/manifest.ts';
 import { createRng } from '../../models/diffusion/rng.ts';
 import { imageEncoder } from '../../models/nn/image-encoder.ts';
 import { textEncoder } from '../../models/nn/text-encoder.ts';
@@ -140,20 +141,21 @@ export async function exportStage(ctx: RunContext, options: ExportOptions): Prom
       (s, x) => ({ out_sample: unet(tfjsOps(s), u, { sample: x.sample, timestep: x.timestep, lowRes: x.low_res, noiseLevel: x.noise_level }) }),
     );
   }
-  await write(BUNDLE_FILES.tokenizer, new Uint8Array(readFileSync(ctx.tokenizerPath())));
+  // Self-contained for any HF tokenizers client; a run's older tokenizer keeps its vocabulary (its text encoder was trained on it).
+  const tokenizerJson = selfContainedTokenizerJson(JSON.parse(readFileSync(ctx.tokenizerPath(), 'utf8')), maxLength, { completeAlphabet: false });
+  await write(BUNDLE_FILES.tokenizer, new TextEncoder().encode(JSON.stringify(tokenizerJson)));
 
   const stages: Manifest['training']['stages'] = {};
   for (const st of ['tokenizer', 'clip', 'vae', 'latents', 'unet', 'upscaler']) {
     const d = ctx.done(st);
     if (d) stages[st] = { steps: d.steps, wallSeconds: d.wallSeconds, finalLoss: d.finalLoss };
   }
-  const contentHash = await sha256Hex(new TextEncoder().encode(Object.entries(files).sort().map(([p, f]) => `${p}:${f.sha256}`).join('\n')));
   const p = ctx.preset;
   const { train } = await ctx.data();
   const manifest: Manifest = parseManifest({
     schemaVersion: 1,
     name: p.name,
-    version: contentHash.slice(0, 16),
+    version: await bundleVersion(files),
     createdAt: new Date().toISOString(),
     imageSize: S,
     latent: { channels: cfg.vae.latentChannels, size: L, scaleFactor: vaeMeta.scaleFactor as number },

@@ -6,7 +6,7 @@ export async function tokenizerStage(ctx: RunContext): Promise<StageSummary> {
   const t0 = Date.now();
   ctx.stageDir('tokenizer');
   const captions = (await ctx.data()).train.samples.map((s) => s.caption);
-  writeFileSync(ctx.tokenizerPath(), trainTokenizer(captions));
+  writeFileSync(ctx.tokenizerPath(), trainTokenizer(captions, ctx.preset.maxLength));
   const tok = ctx.tokenizer();
   const lengths = captions.map((c) => tok.countTokens(c));
   const truncated = lengths.filter((n) => n > tok.maxLength - 2).length;

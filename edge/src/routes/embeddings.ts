@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { normalizePrompt } from '../../../models/text/tokenizer.ts';
+import { normalizePrompt, promptProblem } from '../../../models/text/tokenizer.ts';
 import { sha256Hex } from '../../../models/bundle/manifest.ts';
 import { toFloat16Array } from '../../../models/onnx/fp16.ts';
 import type { AppEnv, Env } from '../env.ts';
@@ -72,10 +72,8 @@ embeddings.post('/', async (c) => {
   const encoder = await textEncoderFor(c.env, manifest);
   const all = [...body.prompts, body.negative_prompt ?? ''];
   all.forEach((p, i) => {
-    const n = encoder.tokenizer.countTokens(p);
-    if (n > encoder.tokenizer.maxLength - 2) {
-      throw new ApiError(400, 'prompt_too_long', `${i < body.prompts.length ? `prompts.${i}` : 'negative_prompt'} has ${n} tokens; this model takes at most ${encoder.tokenizer.maxLength - 2}`);
-    }
+    const problem = promptProblem(encoder.tokenizer, p);
+    if (problem) throw new ApiError(400, problem.code, `${i < body.prompts.length ? `prompts.${i}` : 'negative_prompt'} ${problem.message}`);
   });
   const keys = await Promise.all(all.map(async (p) => `emb/${manifest.name}/${manifest.version}/${await sha256Hex(new TextEncoder().encode(normalizePrompt(p)))}`));
   const found = await Promise.all(keys.map((k) => lookup(c.env, k)));

@@ -59,7 +59,7 @@ describe('held-out combinations', () => {
 
   it('a BPE trained on two-object captions spells no caption word letter by letter', () => {
     const captions = Array.from({ length: 4000 }, (_, i) => caption(splitScene(6, i, { maxObjects: 2 }, 'ordinary')));
-    const tok = loadTokenizer(JSON.parse(trainTokenizer(captions)), 32);
+    const tok = loadTokenizer(JSON.parse(trainTokenizer(captions, 32)), 32);
     // In context every word, relation words included, is one token (measured: tokens = words for all 4 000).
     for (const c of captions) expect(tok.countTokens(c), c).toBe(c.split(' ').length);
     expect(Math.max(...captions.map((c) => tok.countTokens(c)))).toBe(10);

@@ -1,0 +1,31 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BUNDLE_FILES, bundleVersion, parseManifest, sha256Hex } from '../models/bundle/manifest.ts';
+import { InvalidArgumentError } from '../models/errors.ts';
+import { selfContainedTokenizerJson } from '../models/text/tokenizer-json.ts';
+import { parseCli, runCli, type CliSpec } from './cli-args.ts';
+
+const SPEC: CliSpec = {
+  name: 'upgrade-bundle',
+  summary: "Bring a bundle's non-network files to the current format in place (the trained networks are untouched): the self-contained tokenizer.json. The version (a content hash) changes with the files.",
+  positionals: [{ name: 'bundle-dir', description: 'the bundle folder (with manifest.json)' }],
+  options: {},
+  examples: ['npm run upgrade-bundle -- models/bundles/shapes'],
+};
+
+runCli('upgrade-bundle', async () => {
+  const o = parseCli(SPEC, process.argv.slice(2));
+  const [dir, extra] = o.positionals;
+  if (extra !== undefined) throw new InvalidArgumentError('arguments', `unexpected '${extra}'`);
+  if (dir === undefined || !existsSync(join(dir, 'manifest.json'))) throw new InvalidArgumentError('bundle-dir', `${dir} has no manifest.json`);
+  const manifest = parseManifest(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')));
+  const path = join(dir, BUNDLE_FILES.tokenizer);
+  const tokenizer = selfContainedTokenizerJson(JSON.parse(readFileSync(path, 'utf8')), manifest.tokenizer.maxLength, { completeAlphabet: false });
+  const bytes = new TextEncoder().encode(JSON.stringify(tokenizer));
+  writeFileSync(path, bytes);
+  manifest.files[BUNDLE_FILES.tokenizer] = { sha256: await sha256Hex(bytes), size: bytes.length };
+  const before = manifest.version;
+  manifest.version = await bundleVersion(manifest.files);
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(parseManifest(manifest), null, 2));
+  process.stderr.write(`upgrade-bundle: ${manifest.name}@${before} → @${manifest.version} (self-contained tokenizer.json)\n`);
+});
