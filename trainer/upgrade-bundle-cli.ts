@@ -7,7 +7,8 @@ import { parseCli, runCli, type CliSpec } from './cli-args.ts';
 
 const SPEC: CliSpec = {
   name: 'upgrade-bundle',
-  summary: "Bring a bundle's non-network files to the current format in place (the trained networks are untouched): the self-contained tokenizer.json. The version (a content hash) changes with the files.",
+  summary:
+    "Bring a bundle's non-network files to the current format in place (the trained networks are untouched): manifest schema 2 (sampling conventions stated) and the self-contained tokenizer.json. The version (a content hash of the files) changes with the tokenizer.",
   positionals: [{ name: 'bundle-dir', description: 'the bundle folder (with manifest.json)' }],
   options: {},
   examples: ['npm run upgrade-bundle -- models/bundles/shapes'],
@@ -26,6 +27,8 @@ runCli('upgrade-bundle', async () => {
   manifest.files[BUNDLE_FILES.tokenizer] = { sha256: await sha256Hex(bytes), size: bytes.length };
   const before = manifest.version;
   manifest.version = await bundleVersion(manifest.files);
+  // parseManifest filled in schema 1's implicit conventions; the file now states them.
+  manifest.schemaVersion = 2;
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify(parseManifest(manifest), null, 2));
-  process.stderr.write(`upgrade-bundle: ${manifest.name}@${before} → @${manifest.version} (self-contained tokenizer.json)\n`);
+  process.stderr.write(`upgrade-bundle: ${manifest.name}@${before} → @${manifest.version} (manifest schema 2, self-contained tokenizer.json)\n`);
 });

@@ -58,7 +58,9 @@ function concatBatch(a: Tensor, b: Tensor): Tensor {
   return { data, dims: [a.dims[0] + b.dims[0], ...a.dims.slice(1)] };
 }
 
-const scaleBy = (t: Tensor, s: number): Tensor => ({ data: t.data.map((v) => v * s), dims: t.dims });
+/** VAE latents → the diffusion space: (z − shift)·scale; and back, before decoding. */
+const toDiffusion = (t: Tensor, { scaleFactor, shiftFactor }: Manifest['latent']): Tensor => ({ data: t.data.map((v) => (v - shiftFactor) * scaleFactor), dims: t.dims });
+const toVae = (t: Tensor, { scaleFactor, shiftFactor }: Manifest['latent']): Tensor => ({ data: t.data.map((v) => v / scaleFactor + shiftFactor), dims: t.dims });
 
 /**
  * Text-to-image (and img2img): seeded initial latents, the sampler loop with classifier-free guidance
@@ -73,7 +75,7 @@ export async function generate(runtime: DiffusionRuntime, manifest: Manifest, o:
   requireInteger('seed', o.seed, 0, 0xffffffff);
   if (o.cond.dims.join() !== o.uncond.dims.join()) throw new InvalidArgumentError('uncond', `dims [${o.uncond.dims}] differ from cond [${o.cond.dims}]`);
   const batch = o.cond.dims[0];
-  const { channels, size, scaleFactor } = manifest.latent;
+  const { channels, size } = manifest.latent;
   const latentDims = [batch, channels, size, size];
   const schedule = createSchedule(d.schedule);
   const rng = createRng(o.seed);
@@ -85,7 +87,7 @@ export async function generate(runtime: DiffusionRuntime, manifest: Manifest, o:
     const { startIndex, timestep } = img2imgStart(run.timesteps, o.init.strength);
     start = startIndex;
     const mean = await runtime.encode(o.init.image);
-    const latents = scaleBy(mean, scaleFactor).data;
+    const latents = toDiffusion(mean, manifest.latent).data;
     x = timestep === undefined ? latents : qSample(schedule, latents, x, timestep);
   }
   const context = concatBatch(o.uncond, o.cond);
@@ -107,13 +109,13 @@ export async function generate(runtime: DiffusionRuntime, manifest: Manifest, o:
     }
     let preview: Tensor | undefined;
     if (o.onStep && o.previewEvery && (i + 1) % o.previewEvery === 0 && i + 1 < run.timesteps.length) {
-      preview = await runtime.decode(scaleBy(predictX0(out, x, latentDims, schedule, t, d.predictionType), 1 / scaleFactor));
+      preview = await runtime.decode(toVae(predictX0(out, x, latentDims, schedule, t, d.predictionType), manifest.latent));
     }
     x = run.step(i, out, x);
     o.onStep?.({ step: i + 1 - start, total: run.timesteps.length - start, preview });
   }
   check();
-  const image = await runtime.decode({ data: x.map((v) => v / scaleFactor), dims: latentDims });
+  const image = await runtime.decode(toVae({ data: x, dims: latentDims }, manifest.latent));
   if (!o.upscale) return image;
   return upscaleImage(runtime, manifest, image, o.seed, { signal: o.signal, yieldToEvents: o.yieldToEvents });
 }

@@ -153,12 +153,12 @@ export async function exportStage(ctx: RunContext, options: ExportOptions): Prom
   const p = ctx.preset;
   const { train } = await ctx.data();
   const manifest: Manifest = parseManifest({
-    schemaVersion: 1,
+    schemaVersion: 2,
     name: p.name,
     version: await bundleVersion(files),
     createdAt: new Date().toISOString(),
     imageSize: S,
-    latent: { channels: cfg.vae.latentChannels, size: L, scaleFactor: vaeMeta.scaleFactor as number },
+    latent: { channels: cfg.vae.latentChannels, size: L, scaleFactor: vaeMeta.scaleFactor as number, shiftFactor: 0 },
     tokenizer: { maxLength, padId, vocabSize },
     networks: { textEncoder: cfg.textEncoder, imageEncoder: cfg.imageEncoder, vae: cfg.vae, unet: cfg.unet, upscaler: cfg.upscaler },
     ...diffusionManifest(p),

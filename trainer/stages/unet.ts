@@ -5,7 +5,7 @@ import { createUniformRng, mixSeed } from '../../models/diffusion/rng.ts';
 import { unet } from '../../models/nn/unet.ts';
 import { generate } from '../../models/pipeline/generate.ts';
 import { batchToImages } from '../../models/pipeline/layout.ts';
-import type { Manifest } from '../../models/bundle/manifest.ts';
+import { DIFFUSION_CONVENTIONS, UPSCALE_CONVENTIONS, type Manifest } from '../../models/bundle/manifest.ts';
 import { writeAtomic } from '../checkpoint.ts';
 import type { RunContext, StageSummary } from '../context.ts';
 import { batchIndices } from '../data/dataset.ts';
@@ -26,7 +26,7 @@ export function pipelineManifest(ctx: RunContext, scaleFactor: number): Manifest
   const p = ctx.preset;
   const cfg = ctx.configs();
   return {
-    latent: { channels: cfg.vae.latentChannels, size: cfg.latentSize, scaleFactor },
+    latent: { channels: cfg.vae.latentChannels, size: cfg.latentSize, scaleFactor, shiftFactor: 0 },
     ...diffusionManifest(p),
   } as Manifest;
 }
@@ -35,8 +35,10 @@ export function pipelineManifest(ctx: RunContext, scaleFactor: number): Manifest
 export function diffusionManifest(p: Preset): Pick<Manifest, 'diffusion' | 'upscale'> {
   const schedule = createSchedule(p.schedule).config;
   return {
-    diffusion: { schedule, predictionType: p.predictionType, defaults: p.defaults },
-    upscale: p.upscaler ? { factor: 2, noiseLevel: p.upscaler.noiseLevel, steps: p.upscaler.sampleSteps, predictionType: p.upscaler.predictionType, schedule } : undefined,
+    diffusion: { schedule, predictionType: p.predictionType, defaults: p.defaults, conventions: DIFFUSION_CONVENTIONS },
+    upscale: p.upscaler
+      ? { factor: 2, noiseLevel: p.upscaler.noiseLevel, steps: p.upscaler.sampleSteps, predictionType: p.upscaler.predictionType, schedule, conventions: UPSCALE_CONVENTIONS }
+      : undefined,
   };
 }
 

@@ -8,7 +8,7 @@ import type { SamplerContext } from './types.ts';
  * ᾱ never reaches exactly 0 where it divides: with a zero-terminal-SNR schedule the first step would
  * otherwise divide by zero. 2^-24 is the clamp diffusers uses for the same reason.
  */
-const MIN_ALPHA_BAR = 2 ** -24;
+export const MIN_ALPHA_BAR = 2 ** -24;
 
 export function alphaBars(ctx: SamplerContext, i: number): { abar: number; abarPrev: number } {
   const t = ctx.timesteps[i];
