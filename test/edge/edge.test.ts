@@ -2,6 +2,7 @@ import * as ortNode from 'onnxruntime-node';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Miniflare } from 'miniflare';
+import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLE_FILES, sha256Hex } from '../../models/bundle/manifest.ts';
 import { fileKey, latestKey } from '../../models/bundle/keys.ts';
@@ -155,6 +156,37 @@ describe('embeddings', () => {
     expect(b.cache).toBe('hit');
     expect(second.headers.get('x-cache')).toBe('hit');
     expect(b.embeddings).toEqual(a.embeddings);
+  });
+
+  it('answer the official OpenAI client with pooled, normalised CLIP text embeddings (float and base64)', async () => {
+    const client = new OpenAI({ apiKey: 'not-needed', baseURL: `${(await mf.ready).toString().replace(/\/$/, '')}/v1`, maxRetries: 0 });
+    const inputs = ['a small red circle', 'a large blue square'];
+    const tok = loadTokenizer(JSON.parse(bundle.tokenizerJson), bundle.maxLength);
+    const session = await ortNode.InferenceSession.create(bundle.textEncoderOnnx);
+    const ref = (await session.run({ input_ids: new ortNode.Tensor('int64', BigInt64Array.from(tok.encodeBatch(inputs), BigInt), [2, bundle.maxLength]) })).text_embeds.data as Float32Array;
+    const P = ref.length / 2;
+    const expected = inputs.map((_, i) => {
+      const v = Array.from(ref.slice(i * P, (i + 1) * P));
+      const n = Math.hypot(...v);
+      return v.map((x) => x / n);
+    });
+    // The client asks for base64 unless told otherwise, and decodes it.
+    for (const encoding_format of [undefined, 'float', 'base64'] as const) {
+      const res = await client.embeddings.create({ model: 'toy', input: inputs, ...(encoding_format ? { encoding_format } : {}) });
+      expect(res.object).toBe('list');
+      expect(res.model).toBe(`toy@${bundle.version}`);
+      expect(res.usage).toEqual({ prompt_tokens: inputs.reduce((s, p) => s + tok.countTokens(p), 0), total_tokens: inputs.reduce((s, p) => s + tok.countTokens(p), 0) });
+      const vectors = res.data.map((d) => (typeof d.embedding === 'string' ? Array.from(new Float32Array(Uint8Array.from(Buffer.from(d.embedding, 'base64')).buffer)) : d.embedding));
+      expect(res.data.map((d) => [d.object, d.index])).toEqual([['embedding', 0], ['embedding', 1]]);
+      vectors.forEach((v, i) => v.forEach((x, j) => expect(Math.abs(x - expected[i][j])).toBeLessThan(1e-5)));
+    }
+    const single = await client.embeddings.create({ model: `toy@${bundle.version}`, input: 'a small red circle', encoding_format: 'float', dimensions: P });
+    expect(single.data).toHaveLength(1);
+    // Errors come back in a shape the client raises as typed errors.
+    await expect(client.embeddings.create({ model: 'ghost', input: 'x' })).rejects.toMatchObject({ status: 404 });
+    await expect(client.embeddings.create({ model: 'toy', input: 'x', dimensions: P + 1 })).rejects.toMatchObject({ status: 400 });
+    await expect(client.embeddings.create({ model: 'toy', input: 'red circle '.repeat(20) })).rejects.toMatchObject({ status: 400 });
+    await expect(client.embeddings.create({ model: 'toy', input: [1, 2, 3] as unknown as string[] })).rejects.toMatchObject({ status: 400 });
   });
 
   it('binary float32 and float16 forms carry the same values', async () => {

@@ -6,8 +6,11 @@ import { workerdOrt } from './ort-workerd.ts';
 
 export interface TextEncoder_ {
   tokenizer: PromptTokenizer;
-  /** Per-token hidden states [n, T, D] for n prompts, as one float32 array. */
-  encode(prompts: string[]): Promise<{ data: Float32Array; dims: [number, number, number] }>;
+  /**
+   * Per-token hidden states [n, T, D] for n prompts, as one float32 array (the diffusion condition), and
+   * each prompt's pooled CLIP text embedding, L2-normalised (what retrieval and similarity use).
+   */
+  encode(prompts: string[]): Promise<{ data: Float32Array; dims: [number, number, number]; pooled: Float32Array[] }>;
 }
 
 const encoders = new Map<string, Promise<TextEncoder_>>();
@@ -24,7 +27,14 @@ async function load(env: Env, manifest: Manifest): Promise<TextEncoder_> {
       const ids = BigInt64Array.from(tokenizer.encodeBatch(prompts), (id) => BigInt(id));
       const out = await session.run({ input_ids: new ort.Tensor('int64', ids, [prompts.length, T]) });
       const h = out.last_hidden_state;
-      return { data: h.data as Float32Array, dims: [prompts.length, T, h.dims[2]] };
+      const e = out.text_embeds.data as Float32Array;
+      const P = e.length / prompts.length;
+      const pooled = prompts.map((_, i) => {
+        const v = e.slice(i * P, (i + 1) * P);
+        const norm = Math.hypot(...v) || 1;
+        return v.map((x) => x / norm);
+      });
+      return { data: h.data as Float32Array, dims: [prompts.length, T, h.dims[2]], pooled };
     },
   };
 }

@@ -7,10 +7,10 @@ import type { AppEnv, Env } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { getManifest, parseModelRef, resolveVersion } from '../lib/bundles.ts';
 import { textEncoderFor } from '../lib/text-encoder.ts';
+import { MAX_PROMPT_CHARS, MAX_PROMPTS } from '../lib/limits.ts';
 import { jsonBody, parseOr400 } from '../lib/validate.ts';
+import { openAiEmbeddings } from './openai-embeddings.ts';
 
-export const MAX_PROMPTS = 16;
-export const MAX_PROMPT_CHARS = 1000;
 
 export const embeddingsRequestSchema = z
   .object({
@@ -65,7 +65,10 @@ export const embeddings = new Hono<AppEnv>();
  * uses as the unconditional input of classifier-free guidance. Cached per (model version, normalized prompt).
  */
 embeddings.post('/', async (c) => {
-  const body = parseOr400(embeddingsRequestSchema, await jsonBody(c.req.raw));
+  const raw = await jsonBody(c.req.raw);
+  // OpenAI's shape names its texts `input`; ours `prompts`.
+  if (raw && typeof raw === 'object' && 'input' in raw) return openAiEmbeddings(c, raw);
+  const body = parseOr400(embeddingsRequestSchema, raw);
   const ref = parseModelRef(body.model);
   const version = await resolveVersion(c.env, ref.name, ref.version);
   const manifest = await getManifest(c.env, ref.name, version);

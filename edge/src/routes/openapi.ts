@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { MAX_PROMPT_CHARS, MAX_PROMPTS } from './embeddings.ts';
+import { MAX_PROMPT_CHARS, MAX_PROMPTS } from '../lib/limits.ts';
 import type { AppEnv } from '../env.ts';
 
 const error = { $ref: '#/components/schemas/Error' };
@@ -32,26 +32,46 @@ export const openApiDocument = {
     },
     '/v1/embeddings': {
       post: {
-        summary: 'Per-token text-encoder states for prompts and the negative (or empty) prompt',
+        summary: 'Per-token text-encoder states for prompts and the negative (or empty) prompt; or, in the OpenAI shape (`input`), pooled CLIP text embeddings',
         requestBody: {
           required: true,
           content: {
             'application/json': {
               schema: {
-                type: 'object',
-                required: ['model', 'prompts'],
-                properties: {
-                  model: { type: 'string', description: 'name or name@version' },
-                  prompts: { type: 'array', minItems: 1, maxItems: MAX_PROMPTS, items: { type: 'string', maxLength: MAX_PROMPT_CHARS } },
-                  negative_prompt: { type: 'string', maxLength: MAX_PROMPT_CHARS },
-                  format: { enum: ['json', 'f32', 'f16'], default: 'json' },
-                },
+                oneOf: [
+                  {
+                    type: 'object',
+                    required: ['model', 'prompts'],
+                    additionalProperties: false,
+                    properties: {
+                      model: { type: 'string', description: 'name or name@version' },
+                      prompts: { type: 'array', minItems: 1, maxItems: MAX_PROMPTS, items: { type: 'string', maxLength: MAX_PROMPT_CHARS } },
+                      negative_prompt: { type: 'string', maxLength: MAX_PROMPT_CHARS },
+                      format: { enum: ['json', 'f32', 'f16'], default: 'json' },
+                    },
+                  },
+                  {
+                    type: 'object',
+                    required: ['model', 'input'],
+                    additionalProperties: false,
+                    properties: {
+                      model: { type: 'string', description: 'name or name@version' },
+                      input: { oneOf: [{ type: 'string', maxLength: MAX_PROMPT_CHARS }, { type: 'array', minItems: 1, maxItems: MAX_PROMPTS, items: { type: 'string', maxLength: MAX_PROMPT_CHARS } }] },
+                      encoding_format: { enum: ['float', 'base64'], default: 'float' },
+                      dimensions: { type: 'integer', description: "must equal the model's projection size" },
+                      user: { type: 'string', maxLength: 256 },
+                    },
+                  },
+                ],
               },
             },
           },
         },
         responses: {
-          '200': { description: 'JSON {embeddings [n][T][D], negative [T][D], cache} or binary (n+1)·T·D floats; x-cache: hit|miss|partial, x-embedding-dims' },
+          '200': {
+            description:
+              'prompts: JSON {embeddings [n][T][D], negative [T][D], cache} or binary (n+1)·T·D floats; x-cache: hit|miss|partial, x-embedding-dims. input: OpenAI {object: list, data: [{object: embedding, index, embedding}], model, usage}',
+          },
           ...errors(400, 404, 415),
         },
       },
