@@ -41,7 +41,8 @@ export function buildWorker(): string {
   return out;
 }
 
-export async function startEdge(options: { token?: string } = {}): Promise<Miniflare> {
+/** The built worker in workerd; `embeddingsPerMinute` adds the rate-limiting binding wrangler.toml declares. */
+export async function startEdge(options: { token?: string; embeddingsPerMinute?: number } = {}): Promise<Miniflare> {
   const dir = buildWorker();
   return new Miniflare({
     // Listed explicitly: Miniflare's own import scanner rejects onnxruntime-web's computed dynamic import.
@@ -58,7 +59,8 @@ export async function startEdge(options: { token?: string } = {}): Promise<Minif
     kvNamespaces: { EMBEDDINGS: 'embeddings' },
     port: 0,
     host: '127.0.0.1',
-    bindings: { PUBLISH_TOKEN: options.token ?? PUBLISH_TOKEN, MAX_UPLOAD_BYTES: String(MAX_UPLOAD) },
+    bindings: { PUBLISH_TOKEN: options.token ?? PUBLISH_TOKEN, MAX_UPLOAD_BYTES: String(MAX_UPLOAD), EMBEDDINGS_LIMIT_PERIOD: '60' },
+    ratelimits: options.embeddingsPerMinute ? { EMBEDDINGS_LIMITER: { simple: { limit: options.embeddingsPerMinute, period: 60 } } } : undefined,
   });
 }
 
