@@ -68,6 +68,21 @@ describe('training learns (shapes-tiny, default engine)', () => {
     expect(after, `${before} → ${after}`).toBeLessThan(0.7 * before);
   });
 
+  it('mutation check: the same U-Net run trained towards zeros (its target broken) fails the loss test above', { timeout: 180_000 }, async () => {
+    const sched = ctx.preset.stages.unet;
+    const train = unetObjective(ctx, await encodeDataset(ctx, (await ctx.data()).train));
+    const zeros = new Float32Array(train.inputs.target.shape.reduce((a, b) => a * b, 1));
+    const broken: Objective = { ...train, batch: (step) => ({ ...train.batch(step), target: zeros }) };
+    const engine = await createOrtEngine(broken, { seed: ctx.seed, weightDecay: 0, clipNorm: 1 }, { threads: 2 });
+    for (let step = 0; step < sched.steps; step++) await engine.step(step, sched.lr);
+    const mutant = engine.weights('unet', 'ema');
+    engine.dispose();
+    const objective = unetObjective(ctx, await encodeDataset(ctx, (await ctx.data()).heldOut));
+    const before = await heldOutLoss(objective);
+    const after = await heldOutLoss(objective, { unet: mutant });
+    expect(after, `${before} → ${after}`).toBeGreaterThan(0.7 * before);
+  });
+
   it('upscaler: held-out loss ≤ 0.7× its starting value (bicubic)', async () => {
     const hi = (await ctx.data(2 * ctx.preset.imageSize)).heldOut;
     const objective = upscalerObjective(ctx, hi, hi.samples.map((s) => downscale(s.image, 2)));
