@@ -6,13 +6,13 @@ import { parseSamplerName } from '../models/diffusion/samplers/index.ts';
 import { SAMPLER_NAMES } from '../models/diffusion/samplers/types.ts';
 import { generate } from '../models/pipeline/generate.ts';
 import { batchToImages, imagesToBatch } from '../models/pipeline/layout.ts';
-import { openBundle } from '../trainer/bundle-node.ts';
+import { openBundle } from '../node/bundle.ts';
 import { defaultCacheDir, openEdgeModel, parseEdgeUrl, type GenerationModel } from './edge-model.ts';
-import { parseCli, runCli, type CliSpec } from '../trainer/cli-args.ts';
-import { decodeImage, encodePng } from '../trainer/data/png.ts';
+import { parseCli, runCli, type CliSpec } from '../node/cli-args.ts';
+import { decodeImage, encodePng } from '../node/png.ts';
 import { resizeBilinear } from '../models/image.ts';
 import { formatParameters, parseParameters, readPngText, withPngText } from '../models/png-text.ts';
-import { ProgressBar } from '../trainer/progress.ts';
+import { ProgressBar } from '../node/progress.ts';
 import { promptProblem } from '../models/text/tokenizer.ts';
 
 const SHIPPED = fileURLToPath(new URL('../models/bundles', import.meta.url));

@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from '../models/errors.ts';
-import { parseCli, runCli, type CliSpec } from './cli-args.ts';
+import { parseCli, runCli, type CliSpec } from '../node/cli-args.ts';
 import { loadPresetData } from './data/preset-data.ts';
 import { RunContext, type StageSummary } from './context.ts';
 import { getPreset, presetNames } from './presets.ts';

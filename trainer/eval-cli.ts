@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { InvalidArgumentError } from '../models/errors.ts';
-import { openBundle } from './bundle-node.ts';
+import { openBundle } from '../node/bundle.ts';
 import { join } from 'node:path';
-import { parseCli, runCli, type CliSpec } from './cli-args.ts';
+import { parseCli, runCli, type CliSpec } from '../node/cli-args.ts';
 import { getPreset } from './presets.ts';
 import { loadPresetData } from './data/preset-data.ts';
 import { evaluateOnPresetData } from './stages/eval.ts';

@@ -1,8 +1,8 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCheckpoint, saveCheckpoint, writeAtomic } from './checkpoint.ts';
-import { encodePng } from './data/png.ts';
-import { ProgressBar } from './progress.ts';
+import { encodePng } from '../node/png.ts';
+import { ProgressBar } from '../node/progress.ts';
 import { lossCurve } from './report/plot.ts';
 import type { TrainingEngine } from './engine.ts';
 

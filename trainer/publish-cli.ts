@@ -1,9 +1,9 @@
 import { InvalidArgumentError } from '../models/errors.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseCli, runCli, type CliSpec } from './cli-args.ts';
-import { publishBundle } from './publish.ts';
-import { localR2Store, remoteStore, DEFAULT_STATE_DIR } from './publish-stores.ts';
+import { parseCli, runCli, type CliSpec } from '../node/cli-args.ts';
+import { publishBundle } from '../node/publish.ts';
+import { localR2Store, remoteStore, DEFAULT_STATE_DIR } from '../node/publish-stores.ts';
 
 const SPEC: CliSpec = {
   name: 'publish',

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { BUNDLE_FILES, bundleVersion, parseManifest, sha256Hex } from '../models/bundle/manifest.ts';
 import { InvalidArgumentError } from '../models/errors.ts';
 import { selfContainedTokenizerJson } from '../models/text/tokenizer-json.ts';
-import { parseCli, runCli, type CliSpec } from './cli-args.ts';
+import { parseCli, runCli, type CliSpec } from '../node/cli-args.ts';
 
 const SPEC: CliSpec = {
   name: 'upgrade-bundle',

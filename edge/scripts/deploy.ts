@@ -1,6 +1,5 @@
-import { buildClient } from '../../client/build.ts';
-import { runCli } from '../../trainer/cli-args.ts';
-import { runWrangler } from './wrangler.ts';
+import { runCli } from '../../node/cli-args.ts';
+import { buildClient, runWrangler } from './run.ts';
 
 /**
  * `npm run deploy [-- wrangler deploy options]`: build the page into client/dist (the worker's static
@@ -8,6 +7,6 @@ import { runWrangler } from './wrangler.ts';
  * named in wrangler.toml. `npm run deploy -- --dry-run` builds everything and uploads nothing.
  */
 runCli('deploy', async () => {
-  process.stderr.write(`deploy: client built into ${await buildClient()}\n`);
+  await buildClient();
   await runWrangler(['deploy', ...process.argv.slice(2)]);
 });

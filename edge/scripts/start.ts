@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildClient } from '../../client/build.ts';
-import { runCli } from '../../trainer/cli-args.ts';
-import { publishBundle } from '../../trainer/publish.ts';
-import { DEFAULT_STATE_DIR, localR2Store } from '../../trainer/publish-stores.ts';
-import { ROOT, runWrangler } from './wrangler.ts';
+import { runCli } from '../../node/cli-args.ts';
+import { publishBundle } from '../../node/publish.ts';
+import { DEFAULT_STATE_DIR, localR2Store } from '../../node/publish-stores.ts';
+import { buildClient, ROOT, runWrangler } from './run.ts';
 
 const BUNDLES = join(ROOT, 'models', 'bundles');
 
@@ -14,7 +13,7 @@ const BUNDLES = join(ROOT, 'models', 'bundles');
  * publish token exists, then run `wrangler dev` on loopback with its state in .state/.
  */
 runCli('start', async () => {
-  process.stderr.write(`start: client built into ${await buildClient()}\n`);
+  await buildClient();
   const state = join(ROOT, DEFAULT_STATE_DIR);
   const local = await localR2Store(state);
   try {

@@ -11,7 +11,7 @@ import { CLIENT_FILES } from '../../models/bundle/manifest.ts';
 import { generate } from '../../models/pipeline/generate.ts';
 import { batchToImages, imagesToBatch } from '../../models/pipeline/layout.ts';
 import { rgbaToFloat, floatToRgba } from '../../models/image.ts';
-import { openBundle, type NodeBundle } from '../../trainer/bundle-node.ts';
+import { openBundle, type NodeBundle } from '../../node/bundle.ts';
 import { launchChromium } from '../support/browser.ts';
 import { ROOT } from '../support/cli.ts';
 import { publishTo, startEdge } from '../support/edge.ts';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Miniflare } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseParameters, readPngText } from '../../models/png-text.ts';
-import { decodeImage } from '../../trainer/data/png.ts';
+import { decodeImage } from '../../node/png.ts';
 import { ROOT, runCli } from '../support/cli.ts';
 import { publishTo, startEdge } from '../support/edge.ts';
 

@@ -11,7 +11,7 @@ describe('npm run deploy', () => {
     const out = mkdtempSync(join(tmpdir(), 'deploy-'));
     const r = await runCli('edge/scripts/deploy.ts', ['--dry-run', '--outdir', out]);
     expect(r.code, r.output).toBe(0);
-    expect(r.output).toContain('deploy: client built into');
+    expect(r.output).toContain('client built into');
     expect(r.output).toMatch(/Total Upload: [\d.]+ KiB \/ gzip: [\d.]+ KiB/);
     expect(r.output).toContain('env.EMBEDDINGS');
     // The static assets wrangler uploads: the page, its worker and both onnxruntime-web runtimes.

@@ -8,8 +8,8 @@ import { BUNDLE_FILES, sha256Hex } from '../../models/bundle/manifest.ts';
 import { fileKey, latestKey } from '../../models/bundle/keys.ts';
 import { fromFloat16Bits } from '../../models/onnx/fp16.ts';
 import { loadTokenizer } from '../../models/text/tokenizer.ts';
-import { publishBundle } from '../../trainer/publish.ts';
-import { remoteStore } from '../../trainer/publish-stores.ts';
+import { publishBundle } from '../../node/publish.ts';
+import { remoteStore } from '../../node/publish-stores.ts';
 import { MAX_UPLOAD, PUBLISH_TOKEN, publishTo, startEdge, textBundle } from '../support/edge.ts';
 import { fakeBundle, randomBytes } from '../support/fake-bundle.ts';
 

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generate } from '../../models/pipeline/generate.ts';
-import { openBundle } from '../../trainer/bundle-node.ts';
+import { openBundle } from '../../node/bundle.ts';
 import { ROOT } from '../support/cli.ts';
 
 const native = createRequire(import.meta.url)('tokenizers') as typeof import('tokenizers');

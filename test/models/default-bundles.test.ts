@@ -7,7 +7,7 @@ import { generate, upscaleImage } from '../../models/pipeline/generate.ts';
 import { batchToImages, imagesToBatch } from '../../models/pipeline/layout.ts';
 import { loadPresetData } from '../../trainer/data/preset-data.ts';
 import { getPreset } from '../../trainer/presets.ts';
-import { openBundle } from '../../trainer/bundle-node.ts';
+import { openBundle } from '../../node/bundle.ts';
 import { ROOT } from '../support/cli.ts';
 
 const BUNDLES = join(ROOT, 'models', 'bundles');

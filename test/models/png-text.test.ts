@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatParameters, parseParameters, readPngText, withPngText } from '../../models/png-text.ts';
-import { decodeImage, encodePng } from '../../trainer/data/png.ts';
+import { decodeImage, encodePng } from '../../node/png.ts';
 
 describe('PNG generation parameters', () => {
   const image = { width: 4, height: 4, data: Float32Array.from({ length: 48 }, (_, i) => (i % 7) / 7) };

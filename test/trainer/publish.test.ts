@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fileKey, latestKey, manifestKey } from '../../models/bundle/keys.ts';
-import { publishBundle } from '../../trainer/publish.ts';
-import { localR2Store } from '../../trainer/publish-stores.ts';
+import { publishBundle } from '../../node/publish.ts';
+import { localR2Store } from '../../node/publish-stores.ts';
 import { runCli } from '../support/cli.ts';
 import { fakeBundle, randomBytes } from '../support/fake-bundle.ts';
 

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BUNDLE_FILES } from '../../models/bundle/manifest.ts';
-import { openBundle } from '../../trainer/bundle-node.ts';
+import { openBundle } from '../../node/bundle.ts';
 import { loadCheckpoint } from '../../trainer/checkpoint.ts';
 import { loadFolderDataset } from '../../trainer/data/folder.ts';
-import { encodePng } from '../../trainer/data/png.ts';
+import { encodePng } from '../../node/png.ts';
 import { renderScene, generateScene, caption } from '../../trainer/data/shapes.ts';
 import { runCli, startCli } from '../support/cli.ts';
 

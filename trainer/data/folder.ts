@@ -3,7 +3,7 @@ import { basename, extname, join } from 'node:path';
 import { z } from 'zod';
 import { downscale, resizeBilinear } from '../../models/image.ts';
 import type { Dataset, Sample } from './dataset.ts';
-import { decodeImage } from './png.ts';
+import { decodeImage } from '../../node/png.ts';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
 const metadataLine = z.object({ file_name: z.string(), text: z.string() }).passthrough();

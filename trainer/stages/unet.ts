@@ -9,7 +9,7 @@ import { DIFFUSION_CONVENTIONS, UPSCALE_CONVENTIONS, type Manifest } from '../..
 import { writeAtomic } from '../checkpoint.ts';
 import type { RunContext, StageSummary } from '../context.ts';
 import { batchIndices } from '../data/dataset.ts';
-import { encodePng } from '../data/png.ts';
+import { encodePng } from '../../node/png.ts';
 import { noisedBatch } from '../diffusion-loss.ts';
 import { trainLoop } from '../loop.ts';
 import type { Objective } from '../objective.ts';

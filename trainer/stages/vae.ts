@@ -3,7 +3,7 @@ import { createRng, mixSeed } from '../../models/diffusion/rng.ts';
 import { vaeDecoder, vaeEncoder } from '../../models/nn/vae.ts';
 import { imageData, type RunContext, type StageSummary } from '../context.ts';
 import { batchIndices, type Dataset } from '../data/dataset.ts';
-import { encodePng } from '../data/png.ts';
+import { encodePng } from '../../node/png.ts';
 import { writeAtomic } from '../checkpoint.ts';
 import { trainLoop } from '../loop.ts';
 import { imageGrid } from '../report/grid.ts';

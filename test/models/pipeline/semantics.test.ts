@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { generate, type Tensor } from '../../../models/pipeline/generate.ts';
 import { batchToImages, imagesToBatch } from '../../../models/pipeline/layout.ts';
 import { downscale } from '../../../models/image.ts';
-import { openBundle, type NodeBundle } from '../../../trainer/bundle-node.ts';
+import { openBundle, type NodeBundle } from '../../../node/bundle.ts';
 import { generateScene, renderScene } from '../../../trainer/data/shapes.ts';
 import { ROOT } from '../../support/cli.ts';
 

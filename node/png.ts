@@ -1,6 +1,6 @@
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import { floatToRgba, rgbaToFloat, type FloatImage } from '../../models/image.ts';
+import { floatToRgba, rgbaToFloat, type FloatImage } from '../models/image.ts';
 
 /** Decode PNG or JPEG bytes (by signature) into a float image; throws on anything else or corrupt data. */
 export function decodeImage(bytes: Uint8Array): FloatImage {
