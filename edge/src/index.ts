@@ -18,7 +18,7 @@ app.use('/v1/embeddings', publicCors, embeddingsRateLimit);
 app.route('/v1/models', models);
 app.route('/v1/embeddings', embeddings);
 app.route('/v1/admin', admin);
-app.route('/openapi.json', openapi);
+app.route('/', openapi);
 app.get('/v1/health', (c) => c.json({ ok: true }));
 app.onError(onError);
 app.notFound(notFound);

@@ -79,7 +79,7 @@ function upgradeV1(value: unknown): unknown {
   };
 }
 
-const manifestObject = z.object({
+export const manifestObject = z.object({
   schemaVersion: z.union([z.literal(1), z.literal(2)]),
   name: modelNameSchema,
   version: versionSchema,

@@ -20,6 +20,8 @@ function parseObjectKey(key: string): { name: string; version: string; path?: st
   return { name, version, path };
 }
 
+export const latestRequestSchema = z.object({ version: versionSchema }).strict();
+
 export const admin = new Hono<AppEnv>();
 admin.use('*', requirePublishToken);
 
@@ -68,7 +70,7 @@ admin.put('/objects/*', async (c) => {
 /** Switch a model's latest version, only once its manifest and every file it lists are stored intact. */
 admin.put('/models/:name/latest', async (c) => {
   const name = parseOr400(modelNameSchema, c.req.param('name'), 'invalid_model');
-  const { version } = parseOr400(z.object({ version: versionSchema }).strict(), await jsonBody(c.req.raw));
+  const { version } = parseOr400(latestRequestSchema, await jsonBody(c.req.raw));
   const obj = await c.env.MODELS.get(manifestKey(name, version));
   if (!obj) throw new ApiError(409, 'incomplete_bundle', `${name}@${version} has no manifest yet`);
   const manifest = parseManifest(await obj.json());

@@ -21,6 +21,17 @@ export const embeddingsRequestSchema = z
   })
   .strict();
 
+/** The JSON answer to a `prompts` request (format json): states [T][D] per prompt and for the negative. */
+export const embeddingsResponseSchema = z.object({
+  model: z.string(),
+  version: z.string(),
+  dims: z.tuple([z.number().int(), z.number().int()]),
+  cache: z.enum(['hit', 'miss', 'partial']),
+  per_prompt_cache: z.array(z.enum(['hit', 'miss'])),
+  embeddings: z.array(z.array(z.array(z.number()))),
+  negative: z.array(z.array(z.number())),
+});
+
 type Cached = { bytes: Float32Array; source: 'memory' | 'cache' | 'kv' };
 
 const cacheUrl = (key: string) => `https://embeddings.cache.invalid/${key}`;
@@ -93,7 +104,7 @@ embeddings.post('/', async (c) => {
   const writes = all.map((_, i) => (found[i] && found[i].source !== 'kv' ? undefined : store(c.env, keys[i], states[i], !found[i]))).filter(Boolean);
   c.executionCtx.waitUntil(Promise.all(writes));
   const cacheState = missing.length === 0 ? 'hit' : missing.length === all.length ? 'miss' : 'partial';
-  const perPrompt = found.map((f) => (f ? 'hit' : 'miss'));
+  const perPrompt = found.map((f) => (f ? 'hit' : 'miss') as 'hit' | 'miss');
   const headers = { 'x-cache': cacheState, 'x-embedding-dims': `${all.length},${T},${D}`, 'cache-control': 'no-store' };
   if (body.format !== 'json') {
     const flat = new Float32Array(all.length * size);
@@ -102,8 +113,7 @@ embeddings.post('/', async (c) => {
     return new Response(bytes as Uint8Array<ArrayBuffer> | Float32Array<ArrayBuffer>, { headers: { ...headers, 'content-type': 'application/octet-stream', 'x-embedding-dtype': body.format === 'f16' ? 'float16' : 'float32' } });
   }
   const rows = (s: Float32Array) => Array.from({ length: T }, (_, t) => Array.from(s.subarray(t * D, (t + 1) * D)));
-  return c.json(
-    {
+  const answer: z.infer<typeof embeddingsResponseSchema> = {
       model: manifest.name,
       version: manifest.version,
       dims: [T, D],
@@ -111,8 +121,6 @@ embeddings.post('/', async (c) => {
       per_prompt_cache: perPrompt,
       embeddings: states.slice(0, body.prompts.length).map(rows),
       negative: rows(states[states.length - 1]),
-    },
-    200,
-    headers,
-  );
+  };
+  return c.json(answer, 200, headers);
 });

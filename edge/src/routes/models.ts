@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { z } from 'zod';
 import { fileKey } from '../../../models/bundle/keys.ts';
 import { bundlePathSchema } from '../../../models/bundle/manifest.ts';
 import type { AppEnv } from '../env.ts';
@@ -11,11 +12,25 @@ import { parseOr400 } from '../lib/validate.ts';
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 const TYPES: Record<string, string> = { onnx: 'application/octet-stream', json: 'application/json', txt: 'text/plain; charset=utf-8', png: 'image/png' };
 
+/** GET /v1/models: each published model's latest version and what the page needs to offer it. */
+export const modelListSchema = z.object({
+  models: z.array(
+    z.object({
+      name: z.string(),
+      version: z.string(),
+      imageSize: z.number().int(),
+      createdAt: z.string(),
+      defaults: z.object({ steps: z.number().int(), guidance: z.number(), sampler: z.string() }),
+      upscaler: z.boolean(),
+    }),
+  ),
+});
+
 export const models = new Hono<AppEnv>();
 
 models.get('/', async (c) => {
   const names = await listModelNames(c.env);
-  const out = [];
+  const out: z.infer<typeof modelListSchema>['models'] = [];
   for (const name of names) {
     try {
       const version = await resolveVersion(c.env, name);

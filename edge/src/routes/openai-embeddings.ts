@@ -21,6 +21,13 @@ export const openAiEmbeddingsRequestSchema = z
   })
   .strict();
 
+export const openAiEmbeddingsResponseSchema = z.object({
+  object: z.literal('list'),
+  data: z.array(z.object({ object: z.literal('embedding'), index: z.number().int(), embedding: z.union([z.array(z.number()), z.string().describe('base64 of little-endian float32')]) })),
+  model: z.string(),
+  usage: z.object({ prompt_tokens: z.number().int(), total_tokens: z.number().int() }),
+});
+
 /** Little-endian float32 bytes in base64, as OpenAI's `encoding_format: "base64"` returns them. */
 function base64Floats(v: Float32Array): string {
   const bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
@@ -49,14 +56,11 @@ export async function openAiEmbeddings(c: Context<AppEnv>, raw: unknown): Promis
     tokens += encoder.tokenizer.countTokens(p);
   });
   const { pooled } = await encoder.encode(inputs);
-  return c.json(
-    {
+  const answer: z.infer<typeof openAiEmbeddingsResponseSchema> = {
       object: 'list',
       data: pooled.map((v, index) => ({ object: 'embedding', index, embedding: body.encoding_format === 'base64' ? base64Floats(v) : Array.from(v) })),
       model: `${manifest.name}@${manifest.version}`,
       usage: { prompt_tokens: tokens, total_tokens: tokens },
-    },
-    200,
-    { 'cache-control': 'no-store' },
-  );
+  };
+  return c.json(answer, 200, { 'cache-control': 'no-store' });
 }

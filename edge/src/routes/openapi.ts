@@ -1,90 +1,129 @@
+import { extendZodWithOpenApi, OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { Hono } from 'hono';
-import { MAX_PROMPT_CHARS, MAX_PROMPTS } from '../lib/limits.ts';
+import { z } from 'zod';
+import { manifestObject, modelNameSchema, versionSchema } from '../../../models/bundle/manifest.ts';
 import type { AppEnv } from '../env.ts';
+import { latestRequestSchema } from './admin.ts';
+import { embeddingsRequestSchema, embeddingsResponseSchema } from './embeddings.ts';
+import { modelListSchema } from './models.ts';
+import { openAiEmbeddingsRequestSchema, openAiEmbeddingsResponseSchema } from './openai-embeddings.ts';
 
-const error = { $ref: '#/components/schemas/Error' };
-const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [String(c), { description: 'error', content: { 'application/json': { schema: error } } }]));
+extendZodWithOpenApi(z);
 
-export const openApiDocument = {
+/**
+ * The API description, generated from the zod schemas the routes validate requests with (and type their
+ * responses by), so the two cannot drift; test/edge/openapi.test.ts checks it against the routes the app
+ * really has and against the OpenAPI 3.1 schema.
+ */
+const registry = new OpenAPIRegistry();
+const bearer = registry.registerComponent('securitySchemes', 'publishToken', { type: 'http', scheme: 'bearer' });
+const ErrorBody = registry.register('Error', z.object({ error: z.object({ code: z.string(), message: z.string() }) }));
+const json = (schema: z.ZodTypeAny) => ({ 'application/json': { schema } });
+const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, { description: 'error: `{error: {code, message}}`', content: json(ErrorBody) }]));
+const header = (description: string) => ({ description, schema: { type: 'string' as const } });
+
+registry.registerPath({ method: 'get', path: '/v1/health', summary: 'Liveness', responses: { 200: { description: 'ok', content: json(z.object({ ok: z.literal(true) })) } } });
+registry.registerPath({ method: 'get', path: '/openapi.json', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } });
+registry.registerPath({ method: 'get', path: '/docs', summary: 'This document as a page', responses: { 200: { description: 'HTML', content: { 'text/html': { schema: z.string() } } } } });
+registry.registerPath({
+  method: 'get',
+  path: '/v1/models',
+  summary: 'Published models and their latest versions (ETag; If-None-Match → 304)',
+  responses: { 200: { description: 'models', headers: { etag: header('changes when any latest version moves') }, content: json(modelListSchema) }, 304: { description: 'not modified' } },
+});
+registry.registerPath({
+  method: 'get',
+  path: '/v1/models/{ref}',
+  summary: 'Manifest of a model: NAME (latest, max-age 30) or NAME@VERSION (immutable); ETag = "VERSION"',
+  request: { params: z.object({ ref: z.string().describe('NAME or NAME@VERSION') }) },
+  responses: { 200: { description: 'the bundle manifest (docs/bundle-format.md)', content: json(manifestObject) }, 304: { description: 'not modified' }, ...errors(400, 404) },
+});
+registry.registerPath({
+  method: 'get',
+  path: '/v1/models/{name}/{version}/{path}',
+  summary: 'A bundle file: ETag and Last-Modified, If-None-Match (weak) → 304, Range → 206/416, If-Range, immutable caching',
+  request: {
+    params: z.object({ name: modelNameSchema, version: versionSchema, path: z.string().describe("the file's path in the bundle; may contain '/'") }),
+    headers: z.object({ range: z.string().optional(), 'if-none-match': z.string().optional(), 'if-range': z.string().optional() }),
+  },
+  responses: {
+    200: { description: 'the file', headers: { 'x-content-sha256': header('SHA-256 of the file') }, content: { 'application/octet-stream': { schema: z.string() } } },
+    206: { description: 'the byte range', content: { 'application/octet-stream': { schema: z.string() } } },
+    304: { description: 'not modified' },
+    ...errors(400, 404, 416),
+  },
+});
+registry.registerPath({
+  method: 'post',
+  path: '/v1/embeddings',
+  summary:
+    'Prompt embeddings. With `prompts`: per-token text-encoder states of each prompt and of the negative (or empty) prompt, cached at the edge, as JSON or binary float32/float16 ((n+1)·T·D little-endian, x-embedding-dims: n+1,T,D). With `input` (OpenAI shape): pooled, L2-normalised CLIP text embeddings.',
+  request: { body: { required: true, content: json(z.union([embeddingsRequestSchema, openAiEmbeddingsRequestSchema])) } },
+  responses: {
+    200: {
+      description: 'states (prompts) or OpenAI embeddings (input)',
+      headers: { 'x-cache': header('hit | miss | partial'), 'x-embedding-dims': header('n+1,T,D') },
+      content: { 'application/json': { schema: z.union([embeddingsResponseSchema, openAiEmbeddingsResponseSchema]) }, 'application/octet-stream': { schema: z.string() } },
+    },
+    ...errors(400, 404, 415, 429),
+  },
+});
+registry.registerPath({
+  method: 'put',
+  path: '/v1/admin/objects/{key}',
+  summary: 'Upload one bundle object (immutable: a second upload must be identical)',
+  security: [{ [bearer.name]: [] }],
+  request: {
+    params: z.object({ key: z.string().describe('models/NAME/VERSION/manifest.json or models/NAME/VERSION/files/PATH') }),
+    headers: z.object({ 'x-content-sha256': z.string().regex(/^[0-9a-f]{64}$/).describe('SHA-256 of the body, hex') }),
+    body: { required: true, content: { 'application/octet-stream': { schema: z.string() } } },
+  },
+  responses: {
+    200: { description: 'already stored, identical', content: json(z.object({ key: z.string(), sha256: z.string(), size: z.number().int(), stored: z.literal(false) })) },
+    201: { description: 'stored', content: json(z.object({ key: z.string(), sha256: z.string(), size: z.number().int(), stored: z.literal(true) })) },
+    ...errors(400, 401, 403, 409, 413, 503),
+  },
+});
+registry.registerPath({
+  method: 'head',
+  path: '/v1/admin/objects/{key}',
+  summary: 'Whether a bundle object is stored (x-content-sha256, content-length)',
+  security: [{ [bearer.name]: [] }],
+  request: { params: z.object({ key: z.string() }) },
+  responses: { 200: { description: 'stored' }, 404: { description: 'not stored' }, ...errors(400, 401, 403, 503) },
+});
+registry.registerPath({
+  method: 'put',
+  path: '/v1/admin/models/{name}/latest',
+  summary: "Switch a model's latest version, once its manifest and every file are stored intact",
+  security: [{ [bearer.name]: [] }],
+  request: { params: z.object({ name: modelNameSchema }), body: { required: true, content: json(latestRequestSchema) } },
+  responses: { 200: { description: 'switched', content: json(z.object({ name: z.string(), latest: z.string() })) }, ...errors(400, 401, 403, 409, 415, 503) },
+});
+
+export const openApiDocument = new OpenApiGeneratorV31(registry.definitions).generateDocument({
   openapi: '3.1.0',
   info: { title: 'edge-diffusion edge API', version: '1.0.0', description: 'Prompt embeddings, model bundles and publishing for in-browser text-to-image.' },
-  components: {
-    schemas: {
-      Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } } },
-    },
-    securitySchemes: { publishToken: { type: 'http', scheme: 'bearer' } },
-  },
-  paths: {
-    '/v1/models': { get: { summary: 'List published models (latest versions)', responses: { '200': { description: '{models: [{name, version, imageSize, defaults}]}' } } } },
-    '/v1/models/{ref}': {
-      get: {
-        summary: 'Manifest of a model: name (latest) or name@version (immutable)',
-        parameters: [{ name: 'ref', in: 'path', required: true, schema: { type: 'string' } }],
-        responses: { '200': { description: 'bundle manifest' }, ...errors(400, 404) },
-      },
-    },
-    '/v1/models/{name}/{version}/{path}': {
-      get: {
-        summary: 'A bundle file: ETag, If-None-Match (304), Range (206, 416), immutable caching',
-        parameters: ['name', 'version', 'path'].map((n) => ({ name: n, in: 'path', required: true, schema: { type: 'string' } })),
-        responses: { '200': { description: 'file' }, '206': { description: 'byte range' }, '304': { description: 'not modified' }, ...errors(400, 404, 416) },
-      },
-    },
-    '/v1/embeddings': {
-      post: {
-        summary: 'Per-token text-encoder states for prompts and the negative (or empty) prompt; or, in the OpenAI shape (`input`), pooled CLIP text embeddings',
-        requestBody: {
-          required: true,
-          content: {
-            'application/json': {
-              schema: {
-                oneOf: [
-                  {
-                    type: 'object',
-                    required: ['model', 'prompts'],
-                    additionalProperties: false,
-                    properties: {
-                      model: { type: 'string', description: 'name or name@version' },
-                      prompts: { type: 'array', minItems: 1, maxItems: MAX_PROMPTS, items: { type: 'string', maxLength: MAX_PROMPT_CHARS } },
-                      negative_prompt: { type: 'string', maxLength: MAX_PROMPT_CHARS },
-                      format: { enum: ['json', 'f32', 'f16'], default: 'json' },
-                    },
-                  },
-                  {
-                    type: 'object',
-                    required: ['model', 'input'],
-                    additionalProperties: false,
-                    properties: {
-                      model: { type: 'string', description: 'name or name@version' },
-                      input: { oneOf: [{ type: 'string', maxLength: MAX_PROMPT_CHARS }, { type: 'array', minItems: 1, maxItems: MAX_PROMPTS, items: { type: 'string', maxLength: MAX_PROMPT_CHARS } }] },
-                      encoding_format: { enum: ['float', 'base64'], default: 'float' },
-                      dimensions: { type: 'integer', description: "must equal the model's projection size" },
-                      user: { type: 'string', maxLength: 256 },
-                    },
-                  },
-                ],
-              },
-            },
-          },
-        },
-        responses: {
-          '200': {
-            description:
-              'prompts: JSON {embeddings [n][T][D], negative [T][D], cache} or binary (n+1)·T·D floats; x-cache: hit|miss|partial, x-embedding-dims. input: OpenAI {object: list, data: [{object: embedding, index, embedding}], model, usage}',
-          },
-          ...errors(400, 404, 415),
-        },
-      },
-    },
-    '/v1/admin/objects/{key}': {
-      put: { summary: 'Upload a bundle object (x-content-sha256 required)', security: [{ publishToken: [] }], responses: { '201': { description: 'stored' }, ...errors(400, 401, 403, 409, 413) } },
-      head: { summary: 'Whether an object is stored, and its SHA-256', security: [{ publishToken: [] }], responses: { '200': { description: 'stored' }, '404': { description: 'absent' } } },
-    },
-    '/v1/admin/models/{name}/latest': {
-      put: { summary: 'Switch latest to a complete version', security: [{ publishToken: [] }], responses: { '200': { description: 'switched' }, ...errors(400, 401, 403, 409) } },
-    },
-  },
-};
+});
+
+const escape = (s: string) => s.replace(/[&<>"]/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[ch]!);
+
+/** A readable page of the same document, rendered here (no script or stylesheet from elsewhere). */
+function docsPage(): string {
+  const ops = Object.entries(openApiDocument.paths ?? {}).flatMap(([path, item]) =>
+    Object.entries(item as Record<string, { summary?: string; parameters?: { name: string; in: string; description?: string }[]; requestBody?: unknown; responses?: Record<string, { description?: string }> }>).map(
+      ([method, op]) => `<section><h2><code>${method.toUpperCase()} ${escape(path)}</code></h2><p>${escape(op.summary ?? '')}</p>
+${op.parameters?.length ? `<p>Parameters: ${op.parameters.map((p) => `<code>${escape(p.name)}</code> (${p.in}${p.description ? `: ${escape(p.description)}` : ''})`).join(', ')}</p>` : ''}
+${op.requestBody ? `<details><summary>Request body</summary><pre>${escape(JSON.stringify(op.requestBody, null, 2))}</pre></details>` : ''}
+<p>Responses: ${Object.entries(op.responses ?? {}).map(([code, r]) => `<code>${code}</code> ${escape(r.description ?? '')}`).join('; ')}</p></section>`,
+    ),
+  );
+  return `<!doctype html><html lang="en"><meta charset="utf-8"><title>${escape(openApiDocument.info.title)}</title>
+<style>body{font:15px/1.45 system-ui,sans-serif;max-width:900px;margin:0 auto;padding:12px;color:#222}pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:12px}section{border-top:1px solid #ddd}</style>
+<h1>${escape(openApiDocument.info.title)}</h1><p>${escape(openApiDocument.info.description ?? '')} Machine-readable: <a href="/openapi.json">/openapi.json</a>. Errors are <code>{"error": {"code", "message"}}</code>.</p>
+${ops.join('\n')}</html>`;
+}
 
 export const openapi = new Hono<AppEnv>();
-openapi.get('/', (c) => c.json(openApiDocument));
+openapi.get('/openapi.json', (c) => c.json(openApiDocument));
+openapi.get('/docs', (c) => c.html(docsPage()));
