@@ -8,9 +8,61 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 };
 
+/** One kind of request in the load run: its latencies and how its answers came back. */
+interface Tally {
+  ms: number[];
+  byStatus: Record<string, number>;
+  networkErrors: number;
+}
+
+/**
+ * Sustained load: `connections` clients, each sending one request after another for `seconds`, in turn a
+ * cached embedding, an uncached one (a prompt never sent before) and a 64 KiB range of a model file.
+ */
+async function loadRun(send: Record<'cached' | 'uncached' | 'range', (i: number) => Promise<Response>>, connections: number, seconds: number, progress: (line: string) => void) {
+  const tallies = Object.fromEntries(Object.keys(send).map((k) => [k, { ms: [], byStatus: {}, networkErrors: 0 } as Tally])) as Record<keyof typeof send, Tally>;
+  const kinds = Object.keys(send) as (keyof typeof send)[];
+  const end = performance.now() + seconds * 1000;
+  let sent = 0;
+  const ticker = setInterval(() => progress(`load: ${sent} requests, ${Math.max(0, (end - performance.now()) / 1000).toFixed(0)} s left`), 10_000);
+  await Promise.all(
+    Array.from({ length: connections }, async (_, c) => {
+      for (let k = c; performance.now() < end; k += connections) {
+        const kind = kinds[k % kinds.length];
+        const i = sent++;
+        const t0 = performance.now();
+        try {
+          const res = await send[kind](i);
+          await res.arrayBuffer();
+          const t = tallies[kind];
+          t.ms.push(performance.now() - t0);
+          t.byStatus[res.status] = (t.byStatus[res.status] ?? 0) + 1;
+        } catch {
+          tallies[kind].networkErrors++;
+        }
+      }
+    }),
+  );
+  clearInterval(ticker);
+  const summary = (t: Tally) => ({ requests: t.ms.length, p50: pct(t.ms, 50), p99: pct(t.ms, 99), byStatus: t.byStatus, networkErrors: t.networkErrors });
+  const all = Object.values(tallies);
+  const count = (pred: (status: number) => boolean) => all.reduce((s, t) => s + Object.entries(t.byStatus).reduce((a, [st, n]) => a + (pred(Number(st)) ? n : 0), 0), 0);
+  return {
+    connections,
+    seconds,
+    requestsPerSecond: all.reduce((s, t) => s + t.ms.length, 0) / seconds,
+    cached: summary(tallies.cached),
+    uncached: summary(tallies.uncached),
+    range: summary(tallies.range),
+    errors: all.reduce((s, t) => s + t.networkErrors, 0) + count((st) => st >= 400),
+    serverErrors: count((st) => st >= 500),
+  };
+}
+
 /**
  * The edge worker in workerd (Miniflare) on loopback: embeddings latency cached and uncached (16-token
- * prompts), requests/s at a fixed concurrency, and model-file throughput. Bounded: fixed request counts.
+ * prompts), requests/s at a fixed concurrency, model-file throughput, then a sustained load run
+ * (`--load-connections`, `--load-seconds`; 0 seconds skips it).
  */
 export async function edgeBench(args: BenchArgs): Promise<unknown> {
   const n = args.int('requests', 300);
@@ -66,6 +118,22 @@ export async function edgeBench(args: BenchArgs): Promise<unknown> {
       if (!res.ok) errors++;
     }
     const mibPerSecond = bytes / 1024 / 1024 / ((performance.now() - f0) / 1000);
+    const loadSeconds = args.int('load-seconds', 60);
+    const post = (body: unknown) => fetch(`${base}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const load =
+      loadSeconds > 0
+        ? await loadRun(
+            {
+              cached: () => post({ model: 'bench', prompts: [prompt(0)], format: 'f16' }),
+              // Never sent before: the words of prompt(i) plus a number, so each is a text-encoder run and a cache write.
+              uncached: (i) => post({ model: 'bench', prompts: [`${prompt(i % 200).split(' ').slice(0, 8).join(' ')} ${i}`], format: 'f16' }),
+              range: (i) => fetch(fileUrl, { headers: { range: `bytes=${(i * 65536) % (bytes / 20 - 65536)}-${((i * 65536) % (bytes / 20 - 65536)) + 65535}` } }),
+            },
+            args.int('load-connections', 200),
+            loadSeconds,
+            args.progress,
+          )
+        : undefined;
     return {
       bench: 'edge',
       runtime: 'workerd via Miniflare, loopback HTTP',
@@ -78,7 +146,8 @@ export async function edgeBench(args: BenchArgs): Promise<unknown> {
       },
       modelFile: { bytesEach: bytes / 20, mibPerSecond },
       errors,
-      goals: { cachedP50Ms: 5, uncachedP50Ms: 15, errors: 0 },
+      load,
+      goals: { cachedP50Ms: 5, uncachedP50Ms: 15, errors: 0, loadErrors: 0, loadServerErrors: 0 },
       ratios: { cachedP50OverGoal: pct(cached, 50) / 5, uncachedP50OverGoal: pct(uncached, 50) / 15 },
     };
   } finally {
