@@ -1,9 +1,8 @@
 import { InvalidArgumentError, requireInRange, requireInteger } from '../errors.ts';
 import { classifierFreeGuidance } from '../diffusion/guidance.ts';
-import { predictedX0 } from '../diffusion/prediction.ts';
 import { createRng } from '../diffusion/rng.ts';
-import { createSampler, img2imgStart, parseSamplerName } from '../diffusion/samplers/index.ts';
-import { alphaBarAt, createSchedule, type NoiseSchedule } from '../diffusion/schedule.ts';
+import { createSampler, img2imgStart, parseSamplerName, type SamplerRun } from '../diffusion/samplers/index.ts';
+import { createSchedule } from '../diffusion/schedule.ts';
 import { qSample } from '../diffusion/forward.ts';
 import type { Manifest } from '../bundle/manifest.ts';
 import { resizeBicubic } from '../image.ts';
@@ -91,40 +90,48 @@ export async function generate(runtime: DiffusionRuntime, manifest: Manifest, o:
     x = timestep === undefined ? latents : qSample(schedule, latents, x, timestep);
   }
   const context = concatBatch(o.uncond, o.cond);
-  const check = () => {
-    if (o.signal?.aborted) throw new GenerationAbortedError('generation cancelled');
+  // Classifier-free guidance: unconditional and conditional halves in one U-Net batch (just cond at g = 1).
+  const guided = async (sample: Float32Array, t: number): Promise<Float32Array> => {
+    const x: Tensor = { data: sample, dims: latentDims };
+    if (guidance === 1) return (await runtime.unet(x, new Float32Array(batch).fill(t), o.cond)).data;
+    const both = await runtime.unet(concatBatch(x, x), new Float32Array(2 * batch).fill(t), context);
+    const half = both.data.length / 2;
+    return classifierFreeGuidance(both.data.subarray(0, half), both.data.subarray(half), { scale: guidance, rescale: o.guidanceRescale ?? 0, batch });
   };
-  for (let i = start; i < run.timesteps.length; i++) {
-    await o.yieldToEvents?.();
-    check();
-    const t = run.timesteps[i];
-    const sample: Tensor = { data: x, dims: latentDims };
-    let out: Float32Array;
-    if (guidance === 1) {
-      out = (await runtime.unet(sample, new Float32Array(batch).fill(t), o.cond)).data;
-    } else {
-      const both = await runtime.unet(concatBatch(sample, sample), new Float32Array(2 * batch).fill(t), context);
-      const half = both.data.length / 2;
-      out = classifierFreeGuidance(both.data.subarray(0, half), both.data.subarray(half), { scale: guidance, rescale: o.guidanceRescale ?? 0, batch });
-    }
-    let preview: Tensor | undefined;
-    if (o.onStep && o.previewEvery && (i + 1) % o.previewEvery === 0 && i + 1 < run.timesteps.length) {
-      preview = await runtime.decode(toVae(predictX0(out, x, latentDims, schedule, t, d.predictionType), manifest.latent));
-    }
-    x = run.step(i, out, x);
+  x = await denoise(run, x, start, guided, o, async (i, x0) => {
+    const last = i + 1 === run.timesteps.length;
+    const preview = o.previewEvery && (i + 1) % o.previewEvery === 0 && !last ? await runtime.decode(toVae({ data: x0, dims: latentDims }, manifest.latent)) : undefined;
     o.onStep?.({ step: i + 1 - start, total: run.timesteps.length - start, preview });
-  }
-  check();
+  });
   const image = await runtime.decode(toVae({ data: x, dims: latentDims }, manifest.latent));
   if (!o.upscale) return image;
   return upscaleImage(runtime, manifest, image, o.seed, { signal: o.signal, yieldToEvents: o.yieldToEvents });
 }
 
-function predictX0(out: Float32Array, x: Float32Array, dims: number[], schedule: NoiseSchedule, t: number, type: Manifest['diffusion']['predictionType']): Tensor {
-  const abar = Math.max(alphaBarAt(schedule, t), 2 ** -24);
-  const x0 = new Float32Array(x.length);
-  for (let j = 0; j < x.length; j++) x0[j] = predictedX0(type, out[j], x[j], abar);
-  return { data: x0, dims };
+/**
+ * The sampler loop both diffusions share (base latents and upscaler pixels): from step `start`, the model's
+ * output for each timestep, one sampler step, a cancellation check between steps.
+ */
+async function denoise(
+  run: SamplerRun,
+  x: Float32Array,
+  start: number,
+  model: (sample: Float32Array, t: number) => Promise<Float32Array>,
+  { signal, yieldToEvents }: Pick<GenerateOptions, 'signal' | 'yieldToEvents'>,
+  afterStep?: (i: number, x0: Float32Array) => Promise<void>,
+): Promise<Float32Array> {
+  const check = () => {
+    if (signal?.aborted) throw new GenerationAbortedError('generation cancelled');
+  };
+  for (let i = start; i < run.timesteps.length; i++) {
+    await yieldToEvents?.();
+    check();
+    const { prev, x0 } = run.step(i, await model(x, run.timesteps[i]), x);
+    x = prev;
+    await afterStep?.(i, x0);
+  }
+  check();
+  return x;
 }
 
 /** 2× super-resolution by the upscaler's own diffusion, conditioned on the noise-augmented low-res image. */
@@ -144,13 +151,9 @@ export async function upscaleImage(
   const lowAug: Tensor = { data: up.noiseLevel > 0 ? qSample(schedule, low.data, rng.fill(low.data.length), up.noiseLevel) : low.data, dims: low.dims };
   const run = createSampler('dpmpp-2m', schedule, { steps: requireInteger('steps', steps ?? up.steps, 1, up.schedule.trainSteps), predictionType: up.predictionType });
   const dims = [b, c, h * up.factor, w * up.factor];
-  let x: Float32Array = rng.fill(dims.reduce((p, q) => p * q, 1));
-  for (let i = 0; i < run.timesteps.length; i++) {
-    await yieldToEvents?.();
-    if (signal?.aborted) throw new GenerationAbortedError('generation cancelled');
-    const out = await runtime.upscale({ data: x, dims }, new Float32Array(b).fill(run.timesteps[i]), lowAug, noiseLevel);
-    x = run.step(i, out.data, x);
-  }
+  const upscale = runtime.upscale;
+  const net = async (sample: Float32Array, t: number) => (await upscale({ data: sample, dims }, new Float32Array(b).fill(t), lowAug, noiseLevel)).data;
+  const x = await denoise(run, rng.fill(dims.reduce((p, q) => p * q, 1)), 0, net, { signal, yieldToEvents });
   const base = bicubicUpsample(low, up.factor).data;
   return { data: x.map((r, i) => r + base[i]), dims };
 }

@@ -127,7 +127,7 @@ export function sampleWithExactDenoiser(
     const a = Math.sqrt(abar);
     const s = Math.sqrt(1 - abar);
     const out = eps.map((e, j) => trainingTarget(predictionType, (x[j] - s * e) / a, e, abar));
-    x = run.step(i, out, x);
+    x = run.step(i, out, x).prev;
   });
   return x;
 }

@@ -15,7 +15,7 @@ export function ddim(ctx: SamplerContext): SamplerRun {
       const a = Math.sqrt(abarPrev);
       const out = new Float32Array(sample.length);
       for (let j = 0; j < out.length; j++) out[j] = a * x0[j] + dirCoef * eps[j] + (rng ? sigma * rng.next() : 0);
-      return out;
+      return { prev: out, x0: Float32Array.from(x0) };
     },
   };
 }

@@ -15,7 +15,7 @@ export function ddpm(ctx: SamplerContext): SamplerRun {
       const std = Math.sqrt(((1 - abarPrev) / (1 - abar)) * beta);
       const out = new Float32Array(sample.length);
       for (let j = 0; j < out.length; j++) out[j] = cX0 * x0[j] + cXt * sample[j] + (last ? 0 : std * rng.next());
-      return out;
+      return { prev: out, x0: Float32Array.from(x0) };
     },
   };
 }

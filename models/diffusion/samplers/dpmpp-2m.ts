@@ -35,7 +35,7 @@ export function dpmpp2m(ctx: SamplerContext): SamplerRun {
       }
       prevX0 = x0;
       prevIndex = i;
-      return out;
+      return { prev: out, x0: Float32Array.from(x0) };
     },
   };
 }

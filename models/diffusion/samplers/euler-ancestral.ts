@@ -25,7 +25,7 @@ export function eulerAncestral(ctx: SamplerContext): SamplerRun {
         const xNext = x + d * (sigmaDown - sigma) + (last ? 0 : sigmaUp * rng.next());
         out[j] = xNext * aNext;
       }
-      return out;
+      return { prev: out, x0: Float32Array.from(x0) };
     },
   };
 }

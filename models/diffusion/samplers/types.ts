@@ -27,8 +27,17 @@ export interface SamplerRun {
   readonly name: SamplerName;
   /** Training timesteps to evaluate the model at, in descending order; length N. */
   readonly timesteps: readonly number[];
-  /** Given the model output at timesteps[i] for `sample`, return the sample at timesteps[i+1] (clean x₀ after the last). */
-  step(i: number, modelOutput: ArrayLike<number>, sample: ArrayLike<number>): Float32Array;
+  /**
+   * Given the model output at timesteps[i] for `sample`: the sample at timesteps[i+1] (`prev`; the clean
+   * sample after the last step) and the predicted original x̂₀ it was computed from, as diffusers' schedulers
+   * return `prev_sample` and `pred_original_sample`.
+   */
+  step(i: number, modelOutput: ArrayLike<number>, sample: ArrayLike<number>): SamplerStep;
+}
+
+export interface SamplerStep {
+  prev: Float32Array;
+  x0: Float32Array;
 }
 
 export interface SamplerContext {
