@@ -8,5 +8,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Tests must not depend on each other's order: they run shuffled, with a fixed seed so a failure replays.
+    sequence: { shuffle: true, seed: 20261126 },
   },
 });

@@ -90,15 +90,17 @@ async function nodeImage(prompt: string, steps: number, seed: number): Promise<U
 const maxDiff = (a: Uint8ClampedArray, b: Uint8ClampedArray) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 
 describe('the page in headless Chromium', () => {
+  // One page shared by the tests that only generate on it; a test that needs a first visit opens its own.
   let wasmPage: Page;
-  let wasm20: Uint8ClampedArray;
+  beforeAll(async () => {
+    wasmPage = await openPage('wasm');
+  }, 120_000);
 
   it('generates on WASM an image that matches its prompt (CLIP) and the Node CLI pipeline', async () => {
-    wasmPage = await openPage('wasm');
     // The model picker lists what the edge serves, the page's model selected.
     await wasmPage.waitForFunction(() => (document.getElementById('model') as HTMLSelectElement).options.length > 1, undefined, { timeout: 10_000 });
     expect(await wasmPage.evaluate(() => { const s = document.getElementById('model') as HTMLSelectElement; return [s.value, [...s.options].map((o) => o.value).sort()]; })).toEqual(['shapes', ['emoji', 'shapes']]);
-    wasm20 = await generateIn(wasmPage, 'a large red circle', 20, 3);
+    const wasm20 = await generateIn(wasmPage, 'a large red circle', 20, 3);
     const size = bundle.manifest.imageSize;
     expect(wasm20.length).toBe(size * size * 4);
     const img = rgbaToFloat(wasm20, size, size);
@@ -110,7 +112,8 @@ describe('the page in headless Chromium', () => {
   });
 
   it('a WASM visitor is told the download size first and fetches only the plain onnxruntime-web build', async () => {
-    const { plan, wasm } = await firstVisit(wasmPage);
+    const page = await openPage('wasm');
+    const { plan, wasm } = await firstVisit(page);
     const files = bundle.manifest.files;
     expect(plan).toEqual({
       type: 'plan',

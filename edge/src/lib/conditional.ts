@@ -2,10 +2,11 @@
 
 const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
 
-/** If-None-Match: weak comparison (W/"x" matches "x"), a list, or `*`. */
+/** If-None-Match: `*` or a list of entity tags (which may themselves contain commas), compared weakly. */
 export function noneMatch(header: string | undefined, etag: string): boolean {
   if (!header) return false;
-  return header.split(',').some((t) => t.trim() === '*' || opaque(t) === opaque(etag));
+  if (header.trim() === '*') return true;
+  return [...header.matchAll(/(?:W\/)?"[^"]*"/g)].some((m) => opaque(m[0]) === opaque(etag));
 }
 
 /**

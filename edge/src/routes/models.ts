@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { fileKey } from '../../../models/bundle/keys.ts';
-import { bundlePathSchema } from '../../../models/bundle/manifest.ts';
+import { bundlePathSchema, sha256Hex } from '../../../models/bundle/manifest.ts';
 import type { AppEnv } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { getManifest, listModelNames, parseModelRef, resolveVersion } from '../lib/bundles.ts';
@@ -41,8 +41,8 @@ models.get('/', async (c) => {
       if (!(e instanceof ApiError)) throw e;
     }
   }
-  // The list's ETag names what it lists: each model's current version.
-  const etag = `W/"${out.map((m) => `${m.name}@${m.version}`).join(',')}"`;
+  // The list's ETag is a digest of what it lists: each model's current version.
+  const etag = `W/"${(await sha256Hex(new TextEncoder().encode(out.map((m) => `${m.name}@${m.version}`).join('\n')))).slice(0, 16)}"`;
   const headers = { 'cache-control': 'public, max-age=30', etag };
   if (noneMatch(c.req.header('if-none-match'), etag)) return c.body(null, 304, headers);
   return c.json({ models: out }, 200, headers);
