@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CLIENT_FILES, parseManifest, sha256Hex, type Manifest } from '../models/bundle/manifest.ts';
 import { InvalidArgumentError } from '../models/errors.ts';
-import type { DiffusionRuntime, Tensor } from '../models/pipeline/generate.ts';
+import type { DiffusionRuntime, Tensor } from '../models/pipeline/runtime.ts';
 import { ortRuntime } from '../models/pipeline/ort-runtime.ts';
 
 /** What generation needs of a model, wherever it lives: the manifest, the image networks, a text encoder. */

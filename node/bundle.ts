@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUNDLE_FILES, parseManifest, sha256Hex, type Manifest } from '../models/bundle/manifest.ts';
 import { loadTokenizer, type PromptTokenizer } from '../models/text/tokenizer.ts';
-import type { Tensor } from '../models/pipeline/generate.ts';
+import type { Tensor } from '../models/pipeline/runtime.ts';
 import { ortRuntime } from '../models/pipeline/ort-runtime.ts';
 
 export interface NodeBundle {

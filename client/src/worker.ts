@@ -2,7 +2,8 @@
 import type * as OrtWeb from 'onnxruntime-web';
 import { BUNDLE_FILES, CLIENT_FILES, parseManifest, type Manifest } from '../../models/bundle/manifest.ts';
 import { floatToRgba, rgbaToFloat } from '../../models/image.ts';
-import { generate, GenerationAbortedError, upscaleImage, type Tensor } from '../../models/pipeline/generate.ts';
+import { generate, GenerationAbortedError, upscaleImage } from '../../models/pipeline/generate.ts';
+import type { Tensor } from '../../models/pipeline/runtime.ts';
 import { batchToImages, imagesToBatch } from '../../models/pipeline/layout.ts';
 import { ortRuntime } from '../../models/pipeline/ort-runtime.ts';
 import { fetchVerified, isCached } from './model-cache.ts';

@@ -4,23 +4,9 @@ import { createRng } from '../diffusion/rng.ts';
 import { createSampler, img2imgStart, parseSamplerName, type SamplerRun } from '../diffusion/samplers/index.ts';
 import { createSchedule } from '../diffusion/schedule.ts';
 import { qSample } from '../diffusion/forward.ts';
-import type { Manifest } from '../bundle/manifest.ts';
 import { resizeBicubic } from '../image.ts';
 import { batchToImages, imagesToBatch } from './layout.ts';
-
-/** A tensor as runtimes exchange it: data plus dims, NCHW for images. */
-export interface Tensor {
-  data: Float32Array;
-  dims: number[];
-}
-
-/** What a pipeline needs from an inference runtime (onnxruntime-node, -web on WebGPU or WASM). */
-export interface DiffusionRuntime {
-  unet(sample: Tensor, timestep: Float32Array, context: Tensor): Promise<Tensor>;
-  decode(latents: Tensor): Promise<Tensor>;
-  encode?(image: Tensor): Promise<Tensor>;
-  upscale?(sample: Tensor, timestep: Float32Array, lowRes: Tensor, noiseLevel: Float32Array): Promise<Tensor>;
-}
+import type { DiffusionRuntime, PipelineManifest, Tensor } from './runtime.ts';
 
 export interface GenerateOptions {
   /** Per-token text states [batch, T, D] of the prompt and of the negative (or empty) prompt. */
@@ -58,15 +44,15 @@ function concatBatch(a: Tensor, b: Tensor): Tensor {
 }
 
 /** VAE latents → the diffusion space: (z − shift)·scale; and back, before decoding. */
-const toDiffusion = (t: Tensor, { scaleFactor, shiftFactor }: Manifest['latent']): Tensor => ({ data: t.data.map((v) => (v - shiftFactor) * scaleFactor), dims: t.dims });
-const toVae = (t: Tensor, { scaleFactor, shiftFactor }: Manifest['latent']): Tensor => ({ data: t.data.map((v) => v / scaleFactor + shiftFactor), dims: t.dims });
+const toDiffusion = (t: Tensor, { scaleFactor, shiftFactor }: PipelineManifest['latent']): Tensor => ({ data: t.data.map((v) => (v - shiftFactor) * scaleFactor), dims: t.dims });
+const toVae = (t: Tensor, { scaleFactor, shiftFactor }: PipelineManifest['latent']): Tensor => ({ data: t.data.map((v) => v / scaleFactor + shiftFactor), dims: t.dims });
 
 /**
  * Text-to-image (and img2img): seeded initial latents, the sampler loop with classifier-free guidance
  * (unconditional and conditional as one batch per U-Net call), VAE decode and optional 2× upscaling.
  * Shared by the browser worker, the Node CLI and evaluation.
  */
-export async function generate(runtime: DiffusionRuntime, manifest: Manifest, o: GenerateOptions): Promise<Tensor> {
+export async function generate(runtime: DiffusionRuntime, manifest: PipelineManifest, o: GenerateOptions): Promise<Tensor> {
   const d = manifest.diffusion;
   const steps = requireInteger('steps', o.steps ?? d.defaults.steps, 1, d.schedule.trainSteps);
   const guidance = requireInRange('guidance', o.guidance ?? d.defaults.guidance, 0, 50);
@@ -137,7 +123,7 @@ async function denoise(
 /** 2× super-resolution by the upscaler's own diffusion, conditioned on the noise-augmented low-res image. */
 export async function upscaleImage(
   runtime: DiffusionRuntime,
-  manifest: Manifest,
+  manifest: PipelineManifest,
   low: Tensor,
   seed: number,
   { signal, steps, yieldToEvents }: Pick<GenerateOptions, 'signal' | 'yieldToEvents'> & { steps?: number } = {},

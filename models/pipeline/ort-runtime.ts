@@ -1,4 +1,4 @@
-import type { DiffusionRuntime, Tensor } from './generate.ts';
+import type { DiffusionRuntime, Tensor } from './runtime.ts';
 
 /** The slice of onnxruntime's API (node and web share it) that the pipeline uses. */
 export interface OrtTensorLike {

@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generate, upscaleImage, type Tensor } from '../../models/pipeline/generate.ts';
+import { generate, upscaleImage } from '../../models/pipeline/generate.ts';
+import type { Tensor } from '../../models/pipeline/runtime.ts';
 import { batchToImages, imagesToBatch } from '../../models/pipeline/layout.ts';
 import { downscale, resizeBicubic, type FloatImage } from '../../models/image.ts';
 import { writeAtomic } from '../checkpoint.ts';

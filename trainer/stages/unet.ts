@@ -20,15 +20,12 @@ import { loadWeights, saveWeights } from '../weights-io.ts';
 import { loadLatents, type LatentSet } from './latents.ts';
 import { exportUnet, exportVaeDecoder } from '../../models/onnx/export.ts';
 import { ortRuntime } from '../../models/pipeline/ort-runtime.ts';
+import type { PipelineManifest } from '../../models/pipeline/runtime.ts';
 
 /** The fields of a manifest the pipeline reads, from the run's configs (before any bundle exists). */
-export function pipelineManifest(ctx: RunContext, scaleFactor: number): Manifest {
-  const p = ctx.preset;
+export function pipelineManifest(ctx: RunContext, scaleFactor: number): PipelineManifest {
   const cfg = ctx.configs();
-  return {
-    latent: { channels: cfg.vae.latentChannels, size: cfg.latentSize, scaleFactor, shiftFactor: 0 },
-    ...diffusionManifest(p),
-  } as Manifest;
+  return { latent: { channels: cfg.vae.latentChannels, size: cfg.latentSize, scaleFactor, shiftFactor: 0 }, ...diffusionManifest(ctx.preset) };
 }
 
 /** How a preset samples: the manifest's `diffusion` and `upscale` sections. */

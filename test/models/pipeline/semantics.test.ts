@@ -4,7 +4,8 @@
  */
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { generate, type Tensor } from '../../../models/pipeline/generate.ts';
+import { generate } from '../../../models/pipeline/generate.ts';
+import type { Tensor } from '../../../models/pipeline/runtime.ts';
 import { batchToImages, imagesToBatch } from '../../../models/pipeline/layout.ts';
 import { downscale } from '../../../models/image.ts';
 import { openBundle, type NodeBundle } from '../../../node/bundle.ts';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Manifest } from '../../../models/bundle/manifest.ts';
-import { upscaleImage, type DiffusionRuntime, type Tensor } from '../../../models/pipeline/generate.ts';
+import { upscaleImage } from '../../../models/pipeline/generate.ts';
+import type { DiffusionRuntime, Tensor } from '../../../models/pipeline/runtime.ts';
 import { createRng } from '../../../models/diffusion/rng.ts';
 import { alphaBarAt, createSchedule } from '../../../models/diffusion/schedule.ts';
 import { resizeBicubic } from '../../../models/image.ts';
