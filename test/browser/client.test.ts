@@ -12,6 +12,7 @@ import { generate } from '../../models/pipeline/generate.ts';
 import { batchToImages, imagesToBatch } from '../../models/pipeline/layout.ts';
 import { rgbaToFloat, floatToRgba } from '../../models/image.ts';
 import { openBundle, type NodeBundle } from '../../node/bundle.ts';
+import { decodeImage } from '../../node/png.ts';
 import { launchChromium } from '../support/browser.ts';
 import { ROOT } from '../support/cli.ts';
 import { publishTo, startEdge } from '../support/edge.ts';
@@ -70,6 +71,8 @@ async function generateIn(page: Page, prompt: string, steps: number, seed: numbe
     }),
   );
 }
+
+const origin = (url: string) => new URL(url).origin;
 
 const galleryCaptions = (page: Page) => page.evaluate(() => [...document.querySelectorAll('#gallery figcaption')].map((f) => f.textContent ?? ''));
 
@@ -173,6 +176,70 @@ describe('the page in headless Chromium', () => {
     expect(await newest.locator('img').evaluate((img: HTMLImageElement) => img.decode().then(() => img.naturalWidth))).toBe(2 * size);
     const png = await newest.locator('a[download]').evaluate(async (a: HTMLAnchorElement) => Array.from(new Uint8Array(await (await fetch(a.href)).arrayBuffer())));
     expect(parseParameters(readPngText(Uint8Array.from(png)).parameters)).toMatchObject({ seed: 11, upscale: true, size: 2 * size });
+  });
+
+  it('every control acts: sampler, negative prompt, 🎲, upscale, img2img upload; the share link reproduces the image; the download decodes', { timeout: 240_000 }, async () => {
+    const page = wasmPage;
+    const size = bundle.manifest.imageSize;
+    const canvasPixels = () => page.evaluate(() => { const c = document.getElementById('canvas') as HTMLCanvasElement; return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data); }).then((a) => Uint8ClampedArray.from(a));
+    const newestParameters = async () => {
+      const bytes = await page.locator('#gallery figure').first().locator('a[download]').evaluate(async (a: HTMLAnchorElement) => Array.from(new Uint8Array(await (await fetch(a.href)).arrayBuffer())));
+      return { png: Uint8Array.from(bytes), parameters: parseParameters(readPngText(Uint8Array.from(bytes)).parameters)! };
+    };
+    const base = await generateIn(page, 'a large green square', 8, 21);
+
+    await page.selectOption('#sampler', 'ddim');
+    const ddim = await generateIn(page, 'a large green square', 8, 21);
+    expect(maxDiff(ddim, base)).toBeGreaterThan(3);
+    expect((await newestParameters()).parameters.sampler).toBe('ddim');
+    await page.selectOption('#sampler', 'dpmpp-2m');
+
+    await page.fill('#negative', 'a small red circle');
+    const negated = await generateIn(page, 'a large green square', 8, 21);
+    expect(maxDiff(negated, base)).toBeGreaterThan(3);
+    const made = await newestParameters();
+    expect(made.parameters.negative).toBe('a small red circle');
+    // The download is a PNG of the image as shown.
+    const decoded = decodeImage(made.png);
+    expect([decoded.width, decoded.height]).toEqual([size, size]);
+    expect(maxDiff(floatToRgba(decoded), negated)).toBe(0);
+
+    // The share link carries every parameter: opened fresh, it makes the same image.
+    const share = await page.locator('#gallery figure').first().locator('a', { hasText: 'share' }).getAttribute('href');
+    const second = await launchChromium();
+    browsers.push(second);
+    const other = await second.newPage();
+    await other.goto(`${share!.replace(origin(share!), site.url)}&edge=${encodeURIComponent(edgeUrl)}&backend=wasm`);
+    await other.waitForFunction(() => document.body.dataset.ready === 'true', undefined, { timeout: 60_000 });
+    expect(await other.inputValue('#negative')).toBe('a small red circle');
+    await other.click('#generate');
+    await other.waitForFunction(() => document.body.dataset.done !== undefined, undefined, { timeout: 120_000 });
+    const shared = Uint8ClampedArray.from(await other.evaluate(() => { const c = document.getElementById('canvas') as HTMLCanvasElement; return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data); }));
+    expect(maxDiff(shared, negated)).toBe(0);
+    await page.fill('#negative', '');
+
+    const seedBefore = await page.inputValue('#seed');
+    await page.click('#dice');
+    const seedAfter = await page.inputValue('#seed');
+    expect(seedAfter).not.toBe(seedBefore);
+    expect(Number.isInteger(Number(seedAfter)) && Number(seedAfter) >= 0 && Number(seedAfter) < 2 ** 32).toBe(true);
+
+    await page.check('#upscale');
+    await generateIn(page, 'a large green square', 4, 21);
+    expect(await page.evaluate(() => (document.getElementById('canvas') as HTMLCanvasElement).width)).toBe(2 * size);
+    await page.uncheck('#upscale');
+
+    // img2img from an uploaded file: at strength 0 the result is the init image as the VAE reconstructs it.
+    await page.setInputFiles('#init', { name: 'init.png', mimeType: 'image/png', buffer: Buffer.from(made.png) });
+    await page.waitForFunction(() => document.getElementById('init-source')!.textContent === 'init: init.png');
+    await page.fill('#strength', '0');
+    const roundTrip = await generateIn(page, 'a large blue circle', 8, 3);
+    const psnr = 10 * Math.log10(255 ** 2 / (roundTrip.reduce((acc, v, i) => acc + (i % 4 === 3 ? 0 : (v - negated[i]) ** 2), 0) / (size * size * 3)));
+    expect(psnr).toBeGreaterThan(20);
+    expect((await newestParameters()).parameters.strength).toBe(0);
+    await page.click('#clear-init');
+    await page.fill('#strength', '0.6');
+    expect(await canvasPixels()).toEqual(roundTrip);
   });
 
   it('stays responsive while generating, and cancel stops the run', async () => {
