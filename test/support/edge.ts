@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Miniflare } from 'miniflare';
+import { Miniflare, type MiniflareOptions } from 'miniflare';
 import * as tf from '@tensorflow/tfjs-core';
 import { BUNDLE_FILES } from '../../models/bundle/manifest.ts';
 import { validateTextEncoderConfig } from '../../models/nn/configs.ts';
@@ -42,9 +42,19 @@ export function buildWorker(): string {
 }
 
 /** The built worker in workerd; `embeddingsPerMinute` adds the rate-limiting binding wrangler.toml declares. */
-export async function startEdge(options: { token?: string; embeddingsPerMinute?: number } = {}): Promise<Miniflare> {
+export async function startEdge(options: EdgeOptions = {}): Promise<Miniflare> {
+  return new Miniflare(edgeOptions(options));
+}
+
+export interface EdgeOptions {
+  token?: string;
+  embeddingsPerMinute?: number;
+}
+
+/** Miniflare's options for the built worker; `mf.setOptions(edgeOptions())` restarts it in a fresh isolate, storage kept. */
+export function edgeOptions(options: EdgeOptions = {}): MiniflareOptions {
   const dir = buildWorker();
-  return new Miniflare({
+  return {
     // Listed explicitly: Miniflare's own import scanner rejects onnxruntime-web's computed dynamic import.
     modulesRoot: dir,
     modules: [
@@ -61,7 +71,7 @@ export async function startEdge(options: { token?: string; embeddingsPerMinute?:
     host: '127.0.0.1',
     bindings: { PUBLISH_TOKEN: options.token ?? PUBLISH_TOKEN, MAX_UPLOAD_BYTES: String(MAX_UPLOAD), EMBEDDINGS_LIMIT_PERIOD: '60' },
     ratelimits: options.embeddingsPerMinute ? { EMBEDDINGS_LIMITER: { simple: { limit: options.embeddingsPerMinute, period: 60 } } } : undefined,
-  });
+  };
 }
 
 /**

@@ -1,16 +1,15 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { normalizePrompt, promptProblem } from '../../../models/text/tokenizer.ts';
-import { sha256Hex } from '../../../models/bundle/manifest.ts';
+import { promptProblem } from '../../../models/text/tokenizer.ts';
 import { toFloat16Array } from '../../../models/onnx/fp16.ts';
-import type { AppEnv, Env } from '../env.ts';
+import type { AppEnv } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { getManifest, parseModelRef, resolveVersion } from '../lib/bundles.ts';
 import { textEncoderFor } from '../lib/text-encoder.ts';
+import { embeddingKey, lookup, remember, store } from '../lib/embedding-cache.ts';
 import { MAX_PROMPT_CHARS, MAX_PROMPTS } from '../lib/limits.ts';
 import { jsonBody, parseOr400 } from '../lib/validate.ts';
 import { openAiEmbeddings } from './openai-embeddings.ts';
-
 
 export const embeddingsRequestSchema = z
   .object({
@@ -32,43 +31,6 @@ export const embeddingsResponseSchema = z.object({
   negative: z.array(z.array(z.number())),
 });
 
-type Cached = { bytes: Float32Array; source: 'memory' | 'cache' | 'kv' };
-
-const cacheUrl = (key: string) => `https://embeddings.cache.invalid/${key}`;
-
-/** Most recently used states in this isolate: hot prompts skip even the Cache API round trip. */
-const MEMORY_ENTRIES = 512;
-const memory = new Map<string, Float32Array>();
-function remember(key: string, bytes: Float32Array): void {
-  memory.delete(key);
-  memory.set(key, bytes);
-  if (memory.size > MEMORY_ENTRIES) memory.delete(memory.keys().next().value!);
-}
-
-/** Look up one prompt's states: this isolate's memory, this colo's Cache API, then KV. */
-async function lookup(env: Env, key: string): Promise<Cached | undefined> {
-  const hot = memory.get(key);
-  if (hot) {
-    remember(key, hot);
-    return { bytes: hot, source: 'memory' };
-  }
-  const cache = await caches.open('embeddings');
-  const hit = await cache.match(cacheUrl(key));
-  if (hit) return { bytes: new Float32Array(await hit.arrayBuffer()), source: 'cache' };
-  const kv = await env.EMBEDDINGS.get(key, 'arrayBuffer');
-  if (kv) return { bytes: new Float32Array(kv), source: 'kv' };
-  return undefined;
-}
-
-async function store(env: Env, key: string, bytes: Float32Array, alsoKv: boolean): Promise<void> {
-  const cache = await caches.open('embeddings');
-  const body = bytes.slice().buffer;
-  await Promise.all([
-    cache.put(cacheUrl(key), new Response(body, { headers: { 'cache-control': 'public, max-age=31536000, immutable' } })),
-    alsoKv ? env.EMBEDDINGS.put(key, body) : Promise.resolve(),
-  ]);
-}
-
 export const embeddings = new Hono<AppEnv>();
 
 /**
@@ -89,7 +51,7 @@ embeddings.post('/', async (c) => {
     const problem = promptProblem(encoder.tokenizer, p);
     if (problem) throw new ApiError(400, problem.code, `${i < body.prompts.length ? `prompts.${i}` : 'negative_prompt'} ${problem.message}`);
   });
-  const keys = await Promise.all(all.map(async (p) => `emb/${manifest.name}/${manifest.version}/${await sha256Hex(new TextEncoder().encode(normalizePrompt(p)))}`));
+  const keys = await Promise.all(all.map((p) => embeddingKey(manifest, p)));
   const found = await Promise.all(keys.map((k) => lookup(c.env, k)));
   const missing = all.map((p, i) => ({ p, i })).filter(({ i }) => !found[i]);
   const [T, D] = [manifest.tokenizer.maxLength, manifest.networks.textEncoder.width];
