@@ -41,6 +41,7 @@ export interface LoopResult {
   steps: number;
   losses: number[];
   finalLoss: number;
+  /** Training wall-clock of the stage, summed over every run of it (resumes included). */
   wallSeconds: number;
 }
 
@@ -58,15 +59,19 @@ export function learningRate(o: Pick<LoopOptions, 'lr' | 'warmupSteps' | 'lrSche
  * derive from the step), progress with ETA, and a clear stop on a non-finite loss.
  */
 export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
+  const started = Date.now();
   mkdirSync(o.dir, { recursive: true });
   const ckptPath = join(o.dir, 'checkpoint.bin');
   let step = 0;
   let losses: number[] = [];
+  // Wall-clock of the earlier runs of this stage, so a resumed stage reports its whole training time.
+  let earlierSeconds = 0;
   if (o.resume) {
     const ckpt = loadCheckpoint(ckptPath);
     if (ckpt) {
       step = ckpt.step;
       losses = (ckpt.meta.losses as number[]) ?? [];
+      earlierSeconds = typeof ckpt.meta.wallSeconds === 'number' ? ckpt.meta.wallSeconds : 0;
       if (o.engine.hasEma && ![...ckpt.tensors.keys()].some((k) => k.startsWith('ema:'))) {
         // A run that gained an EMA on resume: the average starts from the current weights.
         for (const [k, t] of [...ckpt.tensors]) if (k.startsWith('param:')) ckpt.tensors.set(`ema:${k.slice(6)}`, t);
@@ -77,8 +82,9 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     }
   }
 
+  const wallSeconds = () => earlierSeconds + (Date.now() - started) / 1000;
   const save = () => {
-    saveCheckpoint(ckptPath, { step, meta: { stage: o.stage, engine: o.engine.name, losses }, tensors: o.engine.checkpointTensors() });
+    saveCheckpoint(ckptPath, { step, meta: { stage: o.stage, engine: o.engine.name, losses, wallSeconds: wallSeconds() }, tensors: o.engine.checkpointTensors() });
     writeAtomic(join(o.dir, 'loss.png'), encodePng(lossCurve(losses)));
   };
 
@@ -89,7 +95,6 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
   process.on('SIGTERM', handlers.SIGTERM);
 
   const bar = new ProgressBar(o.stage, o.steps, step);
-  const started = Date.now();
   const lossLog = join(o.dir, 'loss.jsonl');
   try {
     while (step < o.steps) {
@@ -121,5 +126,5 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
   const tail = losses.slice(-Math.max(1, Math.min(20, losses.length)));
   const finalLoss = tail.reduce((a, b) => a + b, 0) / tail.length;
   bar.done(`final loss ${finalLoss.toFixed(4)}`);
-  return { steps: step, losses, finalLoss, wallSeconds: (Date.now() - started) / 1000 };
+  return { steps: step, losses, finalLoss, wallSeconds: wallSeconds() };
 }

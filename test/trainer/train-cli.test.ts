@@ -61,6 +61,8 @@ describe('npm run train', () => {
     });
     await new Promise((resolve) => child.on('exit', resolve));
     expect(child.signalCode).toBe('SIGKILL');
+    const killedAfter = loadCheckpoint(ckpt)!.meta.wallSeconds as number;
+    expect(killedAfter).toBeGreaterThan(0);
     const resumed = await runCli(TRAIN, [...args, '--out', b, '--stage', 'vae', '--resume']);
     expect(resumed.code, resumed.output).toBe(0);
     const from = Number(/resumed from step (\d+)/.exec(resumed.output)?.[1]);
@@ -69,6 +71,8 @@ describe('npm run train', () => {
     const straight = lossAt(a, 'vae', 8)!;
     const again = lossAt(b, 'vae', 8)!;
     expect(Math.abs(again - straight) / straight).toBeLessThan(1e-6);
+    // The stage's wall-clock counts the killed run's time too.
+    expect(JSON.parse(readFileSync(join(b, 'vae', 'done.json'), 'utf8')).wallSeconds).toBeGreaterThan(killedAfter);
   });
 
   it('SIGTERM saves a checkpoint and exits with a one-line message', async () => {
