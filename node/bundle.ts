@@ -1,4 +1,5 @@
 import * as ort from 'onnxruntime-node';
+import { GRAPHS } from '../models/bundle/graphs.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUNDLE_FILES, parseManifest, sha256Hex, type Manifest } from '../models/bundle/manifest.ts';
@@ -51,13 +52,15 @@ export async function openBundle(dir: string): Promise<NodeBundle> {
       }),
     async encodeText(prompts) {
       const ids = BigInt64Array.from(tokenizer.encodeBatch(prompts), (id) => BigInt(id));
-      const out = await (await session(BUNDLE_FILES.textEncoder)).run({ input_ids: new ort.Tensor('int64', ids, [prompts.length, manifest.tokenizer.maxLength]) });
-      const h = out.last_hidden_state;
-      return { hidden: { data: h.data as Float32Array, dims: [...h.dims] }, embeds: vectors(out.text_embeds.data as Float32Array, prompts.length) };
+      const g = GRAPHS.textEncoder;
+      const out = await (await session(g.file)).run({ [g.inputs.ids]: new ort.Tensor('int64', ids, [prompts.length, manifest.tokenizer.maxLength]) });
+      const h = out[g.outputs.hidden];
+      return { hidden: { data: h.data as Float32Array, dims: [...h.dims] }, embeds: vectors(out[g.outputs.pooled].data as Float32Array, prompts.length) };
     },
     async embedImages(images) {
-      const out = await (await session(BUNDLE_FILES.imageEncoder)).run({ pixel_values: new ort.Tensor('float32', images.data, images.dims) });
-      return vectors(out.image_embeds.data as Float32Array, images.dims[0]);
+      const g = GRAPHS.imageEncoder;
+      const out = await (await session(g.file)).run({ [g.inputs.pixels]: new ort.Tensor('float32', images.data, images.dims) });
+      return vectors(out[g.outputs.embeds].data as Float32Array, images.dims[0]);
     },
   };
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { InvalidArgumentError } from '../errors.ts';
+import { GRAPHS } from './graphs.ts';
 import { BETA_SCHEDULES } from '../diffusion/schedule.ts';
 import { PREDICTION_TYPES } from '../diffusion/prediction.ts';
 import { SAMPLER_NAMES } from '../diffusion/samplers/types.ts';
@@ -23,12 +24,12 @@ const fileSchema = z.object({
 });
 
 export const BUNDLE_FILES = {
-  textEncoder: 'text_encoder/model.onnx',
-  unet: 'unet/model.onnx',
-  vaeDecoder: 'vae_decoder/model.onnx',
-  vaeEncoder: 'vae_encoder/model.onnx',
-  upscaler: 'upscaler/model.onnx',
-  imageEncoder: 'image_encoder/model.onnx',
+  textEncoder: GRAPHS.textEncoder.file,
+  unet: GRAPHS.unet.file,
+  vaeDecoder: GRAPHS.vaeDecoder.file,
+  vaeEncoder: GRAPHS.vaeEncoder.file,
+  upscaler: GRAPHS.upscaler.file,
+  imageEncoder: GRAPHS.imageEncoder.file,
   tokenizer: 'tokenizer/tokenizer.json',
 } as const;
 

@@ -9,9 +9,10 @@ import type { WeightMap } from '../nn/weights.ts';
 import { OnnxGraph } from './graph.ts';
 import { onnxOps, type OnnxOps, type OnnxOpsOptions } from './ops.ts';
 import { encodeModel } from './writer.ts';
+import { GRAPHS } from '../bundle/graphs.ts';
 
 /**
- * Inference graphs, one per network, with diffusers-style input and output names. Images are NCHW and
+ * Inference graphs, one per network, named as GRAPHS declares (diffusers' names). Images are NCHW and
  * every graph has a dynamic batch axis.
  */
 function build(name: string, weights: WeightMap, options: OnnxOpsOptions, body: (ops: OnnxOps) => void): Uint8Array {
@@ -26,25 +27,28 @@ function build(name: string, weights: WeightMap, options: OnnxOpsOptions, body: 
 /** input_ids int64 [B, T] → last_hidden_state [B, T, D], text_embeds [B, P]. */
 export function exportTextEncoder(cfg: TextEncoderConfig, weights: WeightMap, options: OnnxOpsOptions = {}): Uint8Array {
   return build('text_encoder', weights, options, (ops) => {
-    const out = textEncoder(ops, cfg, ops.tensorInput('input_ids', [cfg.maxLength], 'int64'));
-    ops.output('last_hidden_state', out.hidden);
-    ops.output('text_embeds', out.pooled);
+    const g = GRAPHS.textEncoder;
+    const out = textEncoder(ops, cfg, ops.tensorInput(g.inputs.ids, [cfg.maxLength], 'int64'));
+    ops.output(g.outputs.hidden, out.hidden);
+    ops.output(g.outputs.pooled, out.pooled);
   });
 }
 
 /** pixel_values [B, C, H, W] → image_embeds [B, P]. */
 export function exportImageEncoder(cfg: ImageEncoderConfig, weights: WeightMap, options: OnnxOpsOptions = {}): Uint8Array {
   return build('image_encoder', weights, options, (ops) => {
-    ops.output('image_embeds', imageEncoder(ops, cfg, ops.imageInput('pixel_values', cfg.imageSize, cfg.imageSize, cfg.inChannels)));
+    const g = GRAPHS.imageEncoder;
+    ops.output(g.outputs.embeds, imageEncoder(ops, cfg, ops.imageInput(g.inputs.pixels, cfg.imageSize, cfg.imageSize, cfg.inChannels)));
   });
 }
 
 /** sample [B, C, H, W] → latent_mean, latent_logvar [B, L, H/f, W/f]. */
 export function exportVaeEncoder(cfg: VaeConfig, imageSize: number, weights: WeightMap, options: OnnxOpsOptions = {}): Uint8Array {
   return build('vae_encoder', weights, options, (ops) => {
-    const out = vaeEncoder(ops, cfg, ops.imageInput('sample', imageSize, imageSize, cfg.inChannels));
-    ops.output('latent_mean', out.mean);
-    ops.output('latent_logvar', out.logvar);
+    const g = GRAPHS.vaeEncoder;
+    const out = vaeEncoder(ops, cfg, ops.imageInput(g.inputs.image, imageSize, imageSize, cfg.inChannels));
+    ops.output(g.outputs.mean, out.mean);
+    ops.output(g.outputs.logvar, out.logvar);
   });
 }
 
@@ -52,7 +56,8 @@ export function exportVaeEncoder(cfg: VaeConfig, imageSize: number, weights: Wei
 export function exportVaeDecoder(cfg: VaeConfig, imageSize: number, weights: WeightMap, options: OnnxOpsOptions = {}): Uint8Array {
   const size = imageSize / vaeDownFactor(cfg);
   return build('vae_decoder', weights, options, (ops) => {
-    ops.output('sample', vaeDecoder(ops, cfg, ops.imageInput('latent_sample', size, size, cfg.latentChannels)));
+    const g = GRAPHS.vaeDecoder;
+    ops.output(g.outputs.image, vaeDecoder(ops, cfg, ops.imageInput(g.inputs.latents, size, size, cfg.latentChannels)));
   });
 }
 
@@ -61,12 +66,14 @@ export function exportVaeDecoder(cfg: VaeConfig, imageSize: number, weights: Wei
  * low_res [B, C', H/2, W/2] (upscaler) and noise_level [B] → out_sample.
  */
 export function exportUnet(cfg: UnetConfig, sampleSize: number, contextLength: number, weights: WeightMap, options: OnnxOpsOptions = {}): Uint8Array {
-  return build(cfg.conditionChannels > 0 ? 'upscaler' : 'unet', weights, options, (ops) => {
-    const sample = ops.imageInput('sample', sampleSize, sampleSize, cfg.inChannels);
-    const timestep = ops.tensorInput('timestep', [], 'float32');
-    const context = cfg.contextDim > 0 ? ops.tensorInput('encoder_hidden_states', [contextLength, cfg.contextDim], 'float32') : undefined;
-    const lowRes = cfg.conditionChannels > 0 ? ops.imageInput('low_res', sampleSize / 2, sampleSize / 2, cfg.conditionChannels) : undefined;
-    const noiseLevel = cfg.noiseLevelInput ? ops.tensorInput('noise_level', [], 'float32') : undefined;
-    ops.output('out_sample', unet(ops, cfg, { sample, timestep, context, lowRes, noiseLevel }));
+  const upscaler = cfg.conditionChannels > 0;
+  return build(upscaler ? 'upscaler' : 'unet', weights, options, (ops) => {
+    const [u, up] = [GRAPHS.unet.inputs, GRAPHS.upscaler.inputs];
+    const sample = ops.imageInput(u.sample, sampleSize, sampleSize, cfg.inChannels);
+    const timestep = ops.tensorInput(u.timestep, [], 'float32');
+    const context = cfg.contextDim > 0 ? ops.tensorInput(u.context, [contextLength, cfg.contextDim], 'float32') : undefined;
+    const lowRes = upscaler ? ops.imageInput(up.lowRes, sampleSize / 2, sampleSize / 2, cfg.conditionChannels) : undefined;
+    const noiseLevel = cfg.noiseLevelInput ? ops.tensorInput(up.noiseLevel, [], 'float32') : undefined;
+    ops.output((upscaler ? GRAPHS.upscaler : GRAPHS.unet).outputs.out, unet(ops, cfg, { sample, timestep, context, lowRes, noiseLevel }));
   });
 }

@@ -1,3 +1,4 @@
+import { GRAPHS } from '../bundle/graphs.ts';
 import type { DiffusionRuntime, Tensor } from './runtime.ts';
 
 /** The slice of onnxruntime's API (node and web share it) that the pipeline uses. */
@@ -19,18 +20,23 @@ export interface BundleSessions {
   upscaler?: OrtSessionLike;
 }
 
-/** A DiffusionRuntime on onnxruntime sessions of a bundle's graphs (diffusers input/output names). */
+/** A DiffusionRuntime on onnxruntime sessions of a bundle's graphs (tensor names from GRAPHS). */
 export function ortRuntime(ort: OrtModuleLike, s: BundleSessions): DiffusionRuntime {
   const f = (t: Tensor) => new ort.Tensor('float32', t.data, t.dims);
   const v = (data: Float32Array) => new ort.Tensor('float32', data, [data.length]);
   const out = (t: OrtTensorLike): Tensor => ({ data: t.data as Float32Array, dims: [...t.dims] });
   return {
-    unet: async (sample, timestep, context) => out((await s.unet.run({ sample: f(sample), timestep: v(timestep), encoder_hidden_states: f(context) })).out_sample),
-    decode: async (latents) => out((await s.vaeDecoder.run({ latent_sample: f(latents) })).sample),
-    encode: s.vaeEncoder ? async (image) => out((await s.vaeEncoder!.run({ sample: f(image) })).latent_mean) : undefined,
+    unet: async (sample, timestep, context) => {
+      const { inputs: i, outputs: o } = GRAPHS.unet;
+      return out((await s.unet.run({ [i.sample]: f(sample), [i.timestep]: v(timestep), [i.context]: f(context) }))[o.out]);
+    },
+    decode: async (latents) => out((await s.vaeDecoder.run({ [GRAPHS.vaeDecoder.inputs.latents]: f(latents) }))[GRAPHS.vaeDecoder.outputs.image]),
+    encode: s.vaeEncoder ? async (image) => out((await s.vaeEncoder!.run({ [GRAPHS.vaeEncoder.inputs.image]: f(image) }))[GRAPHS.vaeEncoder.outputs.mean]) : undefined,
     upscale: s.upscaler
-      ? async (sample, timestep, lowRes, noiseLevel) =>
-          out((await s.upscaler!.run({ sample: f(sample), timestep: v(timestep), low_res: f(lowRes), noise_level: v(noiseLevel) })).out_sample)
+      ? async (sample, timestep, lowRes, noiseLevel) => {
+          const { inputs: i, outputs: o } = GRAPHS.upscaler;
+          return out((await s.upscaler!.run({ [i.sample]: f(sample), [i.timestep]: v(timestep), [i.lowRes]: f(lowRes), [i.noiseLevel]: v(noiseLevel) }))[o.out]);
+        }
       : undefined,
   };
 }

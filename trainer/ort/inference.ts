@@ -1,4 +1,5 @@
 import * as ort from 'onnxruntime-node';
+import { GRAPHS } from '../../models/bundle/graphs.ts';
 import { availableParallelism } from 'node:os';
 import { vaeDownFactor, type TextEncoderConfig, type VaeConfig } from '../../models/nn/configs.ts';
 import type { WeightMap } from '../../models/nn/weights.ts';
@@ -37,8 +38,8 @@ export async function vaeSessions(cfg: VaeConfig, imageSize: number, encoder: We
     return nchwToNhwc(t.data as Float32Array, t.dims);
   };
   return {
-    encode: (images, n) => run(enc, 'sample', 'latent_mean', images, n, imageSize, cfg.inChannels),
-    decode: (latents, n) => run(dec, 'latent_sample', 'sample', latents, n, l, c),
+    encode: (images, n) => run(enc, GRAPHS.vaeEncoder.inputs.image, GRAPHS.vaeEncoder.outputs.mean, images, n, imageSize, cfg.inChannels),
+    decode: (latents, n) => run(dec, GRAPHS.vaeDecoder.inputs.latents, GRAPHS.vaeDecoder.outputs.image, latents, n, l, c),
     release: async () => {
       await enc.release();
       await dec.release();
@@ -49,7 +50,7 @@ export async function vaeSessions(cfg: VaeConfig, imageSize: number, encoder: We
 /** Per-token text states [n, T, D] of token ids through a text encoder's exported graph. */
 export async function textStates(cfg: TextEncoderConfig, weights: WeightMap, ids: ArrayLike<number>, n: number): Promise<Float32Array> {
   const session = await inferenceSession(exportTextEncoder(cfg, weights));
-  const out = await session.run({ input_ids: idsTensor(ids, n, cfg.maxLength) });
+  const out = await session.run({ [GRAPHS.textEncoder.inputs.ids]: idsTensor(ids, n, cfg.maxLength) });
   await session.release();
-  return out.last_hidden_state.data as Float32Array;
+  return out[GRAPHS.textEncoder.outputs.hidden].data as Float32Array;
 }

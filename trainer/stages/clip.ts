@@ -1,4 +1,5 @@
 import * as ort from 'onnxruntime-node';
+import { GRAPHS } from '../../models/bundle/graphs.ts';
 import { join } from 'node:path';
 import { mixSeed } from '../../models/diffusion/rng.ts';
 import { imageEncoder } from '../../models/nn/image-encoder.ts';
@@ -23,11 +24,12 @@ export async function retrievalAccuracy(ctx: RunContext, text: WeightMap, image:
   const captions = [...new Set(ds.samples.map((s) => s.caption))];
   const index = new Map(captions.map((c, i) => [c, i]));
   const [textSession, imageSession] = await Promise.all([inferenceSession(exportTextEncoder(cfg.textEncoder, text)), inferenceSession(exportImageEncoder(cfg.imageEncoder, image))]);
-  const t = (await textSession.run({ input_ids: idsTensor(ctx.tokenizer().encodeBatch(captions), captions.length, cfg.textEncoder.maxLength) })).text_embeds.data as Float32Array;
+  const { textEncoder: te, imageEncoder: ie } = GRAPHS;
+  const t = (await textSession.run({ [te.inputs.ids]: idsTensor(ctx.tokenizer().encodeBatch(captions), captions.length, cfg.textEncoder.maxLength) }))[te.outputs.pooled].data as Float32Array;
   const s = ds.imageSize;
   const n = ds.samples.length;
   const pixels = nhwcToNchw(imageData(ds, ds.samples.map((_, k) => k)), [n, s, s, 3]);
-  const i = (await imageSession.run({ pixel_values: new ort.Tensor('float32', pixels, [n, 3, s, s]) })).image_embeds.data as Float32Array;
+  const i = (await imageSession.run({ [ie.inputs.pixels]: new ort.Tensor('float32', pixels, [n, 3, s, s]) }))[ie.outputs.embeds].data as Float32Array;
   await Promise.all([textSession.release(), imageSession.release()]);
   const p = cfg.textEncoder.projectionDim;
   const norm = (v: Float32Array, k: number) => Math.hypot(...v.subarray(k * p, (k + 1) * p)) || 1;

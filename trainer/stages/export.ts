@@ -1,4 +1,5 @@
 import { selfContainedTokenizerJson } from '../../models/text/tokenizer-json.ts';
+import { GRAPHS } from '../../models/bundle/graphs.ts';
 import * as tf from '@tensorflow/tfjs-core';
 import * as ort from 'onnxruntime-node';
 import { execSync } from 'node:child_process';
@@ -20,7 +21,8 @@ import { tfjsOps } from '../tfjs/ops.ts';
 import { ParamStore } from '../tfjs/params.ts';
 import { loadWeights } from '../weights-io.ts';
 
-type Feed = { name: string; shape: number[]; image: boolean; int?: boolean };
+/** A check input: its graph name, NHWC shape for images, and what values it takes (token ids, timesteps, or noise). */
+type Feed = { name: string; shape: number[]; image: boolean; int?: boolean; timestep?: boolean };
 
 function randomFeed(f: Feed, seed: number, maxId = 2): { tf: tf.Tensor; ort: ort.Tensor } {
   const n = f.shape.reduce((a, b) => a * b, 1);
@@ -29,7 +31,7 @@ function randomFeed(f: Feed, seed: number, maxId = 2): { tf: tf.Tensor; ort: ort
     return { tf: tf.tensor(ids, f.shape, 'int32'), ort: new ort.Tensor('int64', BigInt64Array.from(ids, (x) => BigInt(x)), f.shape) };
   }
   const data = createRng(seed).fill(n);
-  if (f.name === 'timestep' || f.name === 'noise_level') data.forEach((_, i) => (data[i] = 10 + 37 * i));
+  if (f.timestep) data.forEach((_, i) => (data[i] = 10 + 37 * i));
   const [b, h, w, c] = f.shape;
   return { tf: tf.tensor(data, f.shape), ort: f.image ? new ort.Tensor('float32', nhwcToNchw(data, f.shape), [b, c, h, w]) : new ort.Tensor('float32', data, f.shape) };
 }
@@ -99,46 +101,46 @@ export async function exportStage(ctx: RunContext, options: ExportOptions): Prom
     ctx.log(`export: ${path} ${(model.length / 1024).toFixed(0)} KiB, max error vs tfjs ${err.toExponential(2)}`);
   };
   const o = { fp16Weights: options.fp16 };
-  const img: Feed = { name: 'sample', shape: [2, S, S, 3], image: true };
+  const { textEncoder: te, imageEncoder: ie, vaeEncoder: ve, vaeDecoder: vd, unet: un, upscaler: up } = GRAPHS;
 
-  await one(BUNDLE_FILES.textEncoder, w('clip', 'text_encoder.bin').weights, (x) => exportTextEncoder(cfg.textEncoder, x, o), [{ name: 'input_ids', shape: [2, maxLength], image: false, int: true }], (s, x) => {
-    const r = textEncoder(tfjsOps(s), cfg.textEncoder, x.input_ids);
-    return { last_hidden_state: r.hidden, text_embeds: r.pooled };
+  await one(te.file, w('clip', 'text_encoder.bin').weights, (x) => exportTextEncoder(cfg.textEncoder, x, o), [{ name: te.inputs.ids, shape: [2, maxLength], image: false, int: true }], (s, x) => {
+    const r = textEncoder(tfjsOps(s), cfg.textEncoder, x[te.inputs.ids]);
+    return { [te.outputs.hidden]: r.hidden, [te.outputs.pooled]: r.pooled };
   });
-  await one(BUNDLE_FILES.imageEncoder, w('clip', 'image_encoder.bin').weights, (x) => exportImageEncoder(cfg.imageEncoder, x, o), [{ ...img, name: 'pixel_values' }], (s, x) => ({
-    image_embeds: imageEncoder(tfjsOps(s), cfg.imageEncoder, x.pixel_values),
+  await one(ie.file, w('clip', 'image_encoder.bin').weights, (x) => exportImageEncoder(cfg.imageEncoder, x, o), [{ name: ie.inputs.pixels, shape: [2, S, S, 3], image: true }], (s, x) => ({
+    [ie.outputs.embeds]: imageEncoder(tfjsOps(s), cfg.imageEncoder, x[ie.inputs.pixels]),
   }));
-  await one(BUNDLE_FILES.vaeEncoder, w('vae', 'vae_encoder.bin').weights, (x) => exportVaeEncoder(cfg.vae, S, x, o), [img], (s, x) => {
-    const r = vaeEncoder(tfjsOps(s), cfg.vae, x.sample);
-    return { latent_mean: r.mean, latent_logvar: r.logvar };
+  await one(ve.file, w('vae', 'vae_encoder.bin').weights, (x) => exportVaeEncoder(cfg.vae, S, x, o), [{ name: ve.inputs.image, shape: [2, S, S, 3], image: true }], (s, x) => {
+    const r = vaeEncoder(tfjsOps(s), cfg.vae, x[ve.inputs.image]);
+    return { [ve.outputs.mean]: r.mean, [ve.outputs.logvar]: r.logvar };
   });
-  await one(BUNDLE_FILES.vaeDecoder, w('vae', 'vae_decoder.bin').weights, (x) => exportVaeDecoder(cfg.vae, S, x, o), [{ name: 'latent_sample', shape: [2, L, L, cfg.vae.latentChannels], image: true }], (s, x) => ({
-    sample: vaeDecoder(tfjsOps(s), cfg.vae, x.latent_sample),
+  await one(vd.file, w('vae', 'vae_decoder.bin').weights, (x) => exportVaeDecoder(cfg.vae, S, x, o), [{ name: vd.inputs.latents, shape: [2, L, L, cfg.vae.latentChannels], image: true }], (s, x) => ({
+    [vd.outputs.image]: vaeDecoder(tfjsOps(s), cfg.vae, x[vd.inputs.latents]),
   }));
   await one(
-    BUNDLE_FILES.unet,
+    un.file,
     w('unet', 'unet.bin').weights,
     (x) => exportUnet(cfg.unet, L, maxLength, x, o),
     [
-      { name: 'sample', shape: [2, L, L, cfg.vae.latentChannels], image: true },
-      { name: 'timestep', shape: [2], image: false },
-      { name: 'encoder_hidden_states', shape: [2, maxLength, cfg.textEncoder.width], image: false },
+      { name: un.inputs.sample, shape: [2, L, L, cfg.vae.latentChannels], image: true },
+      { name: un.inputs.timestep, shape: [2], image: false, timestep: true },
+      { name: un.inputs.context, shape: [2, maxLength, cfg.textEncoder.width], image: false },
     ],
-    (s, x) => ({ out_sample: unet(tfjsOps(s), cfg.unet, { sample: x.sample, timestep: x.timestep, context: x.encoder_hidden_states }) }),
+    (s, x) => ({ [un.outputs.out]: unet(tfjsOps(s), cfg.unet, { sample: x[un.inputs.sample], timestep: x[un.inputs.timestep], context: x[un.inputs.context] }) }),
   );
   if (cfg.upscaler && ctx.preset.upscaler) {
     const u = cfg.upscaler;
     await one(
-      BUNDLE_FILES.upscaler,
+      up.file,
       w('upscaler', 'upscaler.bin').weights,
       (x) => exportUnet(u, 2 * S, 0, x, o),
       [
-        { name: 'sample', shape: [2, 2 * S, 2 * S, 3], image: true },
-        { name: 'timestep', shape: [2], image: false },
-        { name: 'low_res', shape: [2, S, S, 3], image: true },
-        { name: 'noise_level', shape: [2], image: false },
+        { name: up.inputs.sample, shape: [2, 2 * S, 2 * S, 3], image: true },
+        { name: up.inputs.timestep, shape: [2], image: false, timestep: true },
+        { name: up.inputs.lowRes, shape: [2, S, S, 3], image: true },
+        { name: up.inputs.noiseLevel, shape: [2], image: false, timestep: true },
       ],
-      (s, x) => ({ out_sample: unet(tfjsOps(s), u, { sample: x.sample, timestep: x.timestep, lowRes: x.low_res, noiseLevel: x.noise_level }) }),
+      (s, x) => ({ [up.outputs.out]: unet(tfjsOps(s), u, { sample: x[up.inputs.sample], timestep: x[up.inputs.timestep], lowRes: x[up.inputs.lowRes], noiseLevel: x[up.inputs.noiseLevel] }) }),
     );
   }
   // Self-contained for any HF tokenizers client; a run's older tokenizer keeps its vocabulary (its text encoder was trained on it).

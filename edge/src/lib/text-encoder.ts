@@ -1,3 +1,4 @@
+import { GRAPHS } from '../../../models/bundle/graphs.ts';
 import { BUNDLE_FILES, type Manifest } from '../../../models/bundle/manifest.ts';
 import { loadTokenizer, type PromptTokenizer } from '../../../models/text/tokenizer.ts';
 import type { Env } from '../env.ts';
@@ -25,9 +26,10 @@ async function load(env: Env, manifest: Manifest): Promise<TextEncoder_> {
     tokenizer,
     async encode(prompts) {
       const ids = BigInt64Array.from(tokenizer.encodeBatch(prompts), (id) => BigInt(id));
-      const out = await session.run({ input_ids: new ort.Tensor('int64', ids, [prompts.length, T]) });
-      const h = out.last_hidden_state;
-      const e = out.text_embeds.data as Float32Array;
+      const g = GRAPHS.textEncoder;
+      const out = await session.run({ [g.inputs.ids]: new ort.Tensor('int64', ids, [prompts.length, T]) });
+      const h = out[g.outputs.hidden];
+      const e = out[g.outputs.pooled].data as Float32Array;
       const P = e.length / prompts.length;
       const pooled = prompts.map((_, i) => {
         const v = e.slice(i * P, (i + 1) * P);
