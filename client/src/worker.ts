@@ -1,6 +1,6 @@
 /// <reference lib="webworker" />
 import type * as OrtWeb from 'onnxruntime-web';
-import { BUNDLE_FILES, CLIENT_FILES, parseManifest, type Manifest } from '../../models/bundle/manifest.ts';
+import { BUNDLE_FILES, CLIENT_FILES_AT_LOAD, parseManifest, type Manifest } from '../../models/bundle/manifest.ts';
 import { floatToRgba, rgbaToFloat } from '../../models/image.ts';
 import { generate, GenerationAbortedError, upscaleImage } from '../../models/pipeline/generate.ts';
 import type { Tensor } from '../../models/pipeline/runtime.ts';
@@ -59,22 +59,28 @@ async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
     const f = manifest.files[path];
     return fetchVerified(`${msg.edge}/v1/models/${manifest.name}/${manifest.version}/${path}`, f.sha256, f.size, (l, t, cached) => post({ type: 'download', file: path, loaded: l, total: t, cached }));
   };
-  const paths = CLIENT_FILES.filter((p) => manifest.files[p]);
+  const paths = CLIENT_FILES_AT_LOAD.filter((p) => manifest.files[p]);
   const wantGpu = msg.backend === 'webgpu' || (msg.backend === 'auto' && (await webgpuUsable()));
   if (msg.backend === 'webgpu' && !wantGpu) throw Object.assign(new Error('WebGPU is not available in this browser'), { code: 'webgpu_unavailable' });
   let backend: 'webgpu' | 'wasm' = wantGpu ? 'webgpu' : 'wasm';
-  // Say what the visit will download before it starts: model files not yet cached, and the runtime.
+  // Say what the visit will download before it starts: the model files it needs now that are not cached yet,
+  // and the runtime. The VAE encoder and the upscaler come when img2img or an upscale first needs them.
   const uncached = await Promise.all(paths.map(async (p) => ((await isCached(manifest.files[p].sha256)) ? 0 : manifest.files[p].size)));
   const head = await fetch(new URL(`./ort/${ORT_WASM[backend]}`, self.location.href), { method: 'HEAD' }).catch(() => undefined);
   const runtimeBytes = Number(head?.headers.get('content-length')) || undefined;
   post({ type: 'plan', modelBytes: uncached.reduce((a, b) => a + b, 0), runtimeBytes, backend });
-  const [ort, bytes] = await Promise.all([importOrt(backend), Promise.all(paths.map(async (p) => [p, await file(p)] as const)).then(Object.fromEntries)]);
+  const downloads = new Map<string, Promise<Uint8Array>>(paths.map((p) => [p, file(p)]));
+  const download = (path: string) => {
+    if (!downloads.has(path)) downloads.set(path, file(path));
+    return downloads.get(path)!;
+  };
+  const ort = await importOrt(backend);
   const sessions = new Map<string, Promise<OrtWeb.InferenceSession>>();
   // One at a time: the WebGPU provider refuses to create two sessions concurrently.
   let queue: Promise<unknown> = Promise.resolve();
   const session = (path: string) => {
     if (!sessions.has(path)) {
-      const created = queue.then(() => ort.InferenceSession.create(bytes[path], { executionProviders: [backend] }));
+      const created = queue.then(async () => ort.InferenceSession.create(await download(path), { executionProviders: [backend] }));
       queue = created.catch(() => undefined);
       sessions.set(path, created);
     }
@@ -98,7 +104,7 @@ async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
     defaults: manifest.diffusion.defaults,
     examples: manifest.examples ?? [],
     attribution: manifest.attribution,
-    canUpscale: Boolean(bytes[BUNDLE_FILES.upscaler]),
+    canUpscale: Boolean(manifest.files[BUNDLE_FILES.upscaler]),
   });
 }
 

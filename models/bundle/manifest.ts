@@ -33,8 +33,12 @@ export const BUNDLE_FILES = {
   tokenizer: 'tokenizer/tokenizer.json',
 } as const;
 
-/** What a browser downloads to generate: the text and image encoders stay on the edge (and in evaluation). */
-export const CLIENT_FILES = [BUNDLE_FILES.unet, BUNDLE_FILES.vaeDecoder, BUNDLE_FILES.vaeEncoder, BUNDLE_FILES.upscaler] as const;
+/**
+ * What a browser downloads to generate: the U-Net and VAE decoder on the first visit, the VAE encoder
+ * (img2img) and upscaler when first used. The text and image encoders stay on the edge (and in evaluation).
+ */
+export const CLIENT_FILES_AT_LOAD = [BUNDLE_FILES.unet, BUNDLE_FILES.vaeDecoder] as const;
+export const CLIENT_FILES = [...CLIENT_FILES_AT_LOAD, BUNDLE_FILES.vaeEncoder, BUNDLE_FILES.upscaler] as const;
 
 /**
  * How the networks are meant to be sampled, stated as data so a client that reads only the manifest (and

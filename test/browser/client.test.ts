@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildClient } from '../../client/build.ts';
 import { ORT_WASM } from '../../client/src/ort-files.ts';
-import { CLIENT_FILES } from '../../models/bundle/manifest.ts';
+import { CLIENT_FILES_AT_LOAD } from '../../models/bundle/manifest.ts';
 import { generate } from '../../models/pipeline/generate.ts';
 import { batchToImages, imagesToBatch } from '../../models/pipeline/layout.ts';
 import { rgbaToFloat, floatToRgba } from '../../models/image.ts';
@@ -121,7 +121,7 @@ describe('the page in headless Chromium', () => {
     expect(plan).toEqual({
       type: 'plan',
       backend: 'wasm',
-      modelBytes: CLIENT_FILES.filter((f) => files[f]).reduce((s, f) => s + files[f].size, 0),
+      modelBytes: CLIENT_FILES_AT_LOAD.filter((f) => files[f]).reduce((s, f) => s + files[f].size, 0),
       runtimeBytes: statSync(join(dist, 'ort', ORT_WASM.wasm)).size,
     });
     expect(wasm).toEqual([ORT_WASM.wasm]);
