@@ -119,14 +119,19 @@ export async function edgeBench(args: BenchArgs): Promise<unknown> {
     }
     const mibPerSecond = bytes / 1024 / 1024 / ((performance.now() - f0) / 1000);
     const loadSeconds = args.int('load-seconds', 60);
+    const fresh = (i: number) => {
+      const words = prompt(i % 200).split(' ');
+      while (words.length > 0 && tok.countTokens(`${words.join(' ')} ${i}`) > bundle.maxLength - 2) words.pop();
+      return `${words.join(' ')} ${i}`;
+    };
     const post = (body: unknown) => fetch(`${base}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const load =
       loadSeconds > 0
         ? await loadRun(
             {
               cached: () => post({ model: 'bench', prompts: [prompt(0)], format: 'f16' }),
-              // Never sent before: the words of prompt(i) plus a number, so each is a text-encoder run and a cache write.
-              uncached: (i) => post({ model: 'bench', prompts: [`${prompt(i % 200).split(' ').slice(0, 8).join(' ')} ${i}`], format: 'f16' }),
+              // Never sent before: a number and as many words of prompt(i) as fit, so each is a text-encoder run and a cache write.
+              uncached: (i) => post({ model: 'bench', prompts: [fresh(i)], format: 'f16' }),
               range: (i) => fetch(fileUrl, { headers: { range: `bytes=${(i * 65536) % (bytes / 20 - 65536)}-${((i * 65536) % (bytes / 20 - 65536)) + 65535}` } }),
             },
             args.int('load-connections', 200),
