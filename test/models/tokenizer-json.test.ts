@@ -9,6 +9,7 @@ import { emojiCaptions } from '../../trainer/data/emoji.ts';
 import { caption, generateScene } from '../../trainer/data/shapes.ts';
 import { trainTokenizer } from '../../trainer/tokenizer-train.ts';
 import { ROOT } from '../support/cli.ts';
+import { openBundle } from '../../node/bundle.ts';
 
 // The reference implementation: Hugging Face's native tokenizers, given nothing but the file.
 const native = createRequire(import.meta.url)('tokenizers') as typeof import('tokenizers');
@@ -46,6 +47,13 @@ describe('tokenizer.json is self-contained', () => {
       const mismatches = texts.filter((t, i) => theirs[i].join(',') !== Array.from(ours.encode(t)).join(','));
       expect(mismatches).toEqual([]);
       expect(theirs.every((ids) => ids.length === manifest.tokenizer.maxLength)).toBe(true);
+      // Every byte has a token (the bytes its captions never used were added with zero embedding rows), so
+      // no text is dropped or refused, and the text encoder takes the new ids.
+      const vocab = (JSON.parse(text) as { model: { vocab: Record<string, number> } }).model.vocab;
+      expect(byteLevelAlphabet().filter((ch) => !(ch in vocab))).toEqual([]);
+      expect(ours.unrepresentable('café 日本語 ☃')).toEqual([]);
+      const { hidden } = await (await openBundle(dir)).encodeText(['café 日本語 ☃', 'red heart']);
+      expect(hidden.data.every(Number.isFinite)).toBe(true);
     });
   }
 
