@@ -52,6 +52,11 @@ describe('tokenizer.json is self-contained', () => {
       const vocab = (JSON.parse(text) as { model: { vocab: Record<string, number> } }).model.vocab;
       expect(byteLevelAlphabet().filter((ch) => !(ch in vocab))).toEqual([]);
       expect(ours.unrepresentable('café 日本語 ☃')).toEqual([]);
+      const hf = native.Tokenizer.fromString(text);
+      // Whatever fits the context decodes back to its normalised text.
+      for (const t of ['Grinning Face', '  a  small RED circle ', 'waving hand: medium-dark skin tone'].filter((x) => ours.countTokens(x) <= manifest.tokenizer.maxLength - 2)) {
+        expect(await hf.decode((await hf.encode(t)).getIds(), true)).toBe(normalizePrompt(t));
+      }
       const { hidden } = await (await openBundle(dir)).encodeText(['café 日本語 ☃', 'red heart']);
       expect(hidden.data.every(Number.isFinite)).toBe(true);
     });
