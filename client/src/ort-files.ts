@@ -4,3 +4,6 @@
  * otherwise. client/build.ts copies both into ort/, where the worker points ORT.
  */
 export const ORT_WASM = { webgpu: 'ort-wasm-simd-threaded.asyncify.wasm', wasm: 'ort-wasm-simd-threaded.wasm' } as const;
+
+/** ort/sizes.json: each runtime's size in bytes, written by the build. */
+export const ORT_SIZES = 'sizes.json';

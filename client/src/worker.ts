@@ -7,7 +7,7 @@ import type { Tensor } from '../../models/pipeline/runtime.ts';
 import { batchToImages, imagesToBatch } from '../../models/pipeline/layout.ts';
 import { ortRuntime } from '../../models/pipeline/ort-runtime.ts';
 import { fetchVerified, isCached } from './model-cache.ts';
-import { ORT_WASM } from './ort-files.ts';
+import { ORT_SIZES, ORT_WASM } from './ort-files.ts';
 import type { FromWorker, GenerateParams, RgbaImage, ToWorker } from './protocol.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -66,8 +66,10 @@ async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
   // Say what the visit will download before it starts: the model files it needs now that are not cached yet,
   // and the runtime. The VAE encoder and the upscaler come when img2img or an upscale first needs them.
   const uncached = await Promise.all(paths.map(async (p) => ((await isCached(manifest.files[p].sha256)) ? 0 : manifest.files[p].size)));
-  const head = await fetch(new URL(`./ort/${ORT_WASM[backend]}`, self.location.href), { method: 'HEAD' }).catch(() => undefined);
-  const runtimeBytes = Number(head?.headers.get('content-length')) || undefined;
+  const sizes = (await fetch(new URL(`./ort/${ORT_SIZES}`, self.location.href))
+    .then((r) => (r.ok ? r.json() : {}))
+    .catch(() => ({}))) as Record<string, number>;
+  const runtimeBytes = sizes[ORT_WASM[backend]];
   post({ type: 'plan', modelBytes: uncached.reduce((a, b) => a + b, 0), runtimeBytes, backend });
   const downloads = new Map<string, Promise<Uint8Array>>(paths.map((p) => [p, file(p)]));
   const download = (path: string) => {
