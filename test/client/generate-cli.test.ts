@@ -111,10 +111,9 @@ describe('npm run generate --edge (model files and prompt embeddings from a runn
     expect(first.output.match(/edge: downloaded /g)).toHaveLength(4); // U-Net, VAE decoder and encoder, upscaler: never the text encoder
     const local = await runCli(GEN, args('local.png'));
     expect(local.code, local.output).toBe(0);
-    const [a, b] = ['edge-1.png', 'local.png'].map((f) => decodeImage(readFileSync(join(work, f))));
-    // The edge encodes the prompt with onnxruntime-web in workerd, the local run with onnxruntime-node.
-    expect(a.data.reduce((m, v, i) => Math.max(m, Math.abs(v - b.data[i])), 0)).toBeLessThanOrEqual(2 / 255);
-    expect(parseParameters(readPngText(readFileSync(join(work, 'edge-1.png'))).parameters)).toEqual(parseParameters(readPngText(readFileSync(join(work, 'local.png'))).parameters));
+    // The same PNG, byte for byte, though the edge encodes the prompt with onnxruntime-web in workerd and the
+    // local run with onnxruntime-node: their states agree far below what 8-bit pixels resolve.
+    expect(readFileSync(join(work, 'edge-1.png')).equals(readFileSync(join(work, 'local.png')))).toBe(true);
 
     const again = await runCli(GEN, [...args('edge-2.png'), '--edge', edge], env);
     expect(again.code, again.output).toBe(0);
