@@ -1,0 +1,13 @@
+/**
+ * The only globals models/ may use, because Node (≥ 20), browsers and Workers all have them. models/tsconfig.json
+ * compiles models/ with these and the ES2022 library alone, so reaching for the DOM, Node or Workers APIs
+ * fails `npm test`. (The root tsconfig excludes this file: there the real platform types apply.)
+ */
+declare class TextEncoder {
+  encode(input?: string): Uint8Array;
+}
+declare function structuredClone<T>(value: T): T;
+declare const crypto: { readonly subtle: { digest(algorithm: 'SHA-256', data: Uint8Array): Promise<ArrayBuffer> } };
+interface AbortSignal {
+  readonly aborted: boolean;
+}
