@@ -2,10 +2,10 @@ import * as ort from 'onnxruntime-node';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { CLIENT_FILES, parseManifest, sha256Hex, type Manifest } from '../models/bundle/manifest.ts';
+import { parseManifest, sha256Hex, type Manifest } from '../models/bundle/manifest.ts';
 import { InvalidArgumentError } from '../models/errors.ts';
 import type { DiffusionRuntime, Tensor } from '../models/pipeline/runtime.ts';
-import { ortRuntime } from '../models/pipeline/ort-runtime.ts';
+import { bundleRuntime } from '../models/pipeline/ort-runtime.ts';
 
 /** What generation needs of a model, wherever it lives: the manifest, the image networks, a text encoder. */
 export interface GenerationModel {
@@ -79,13 +79,10 @@ export async function openEdgeModel(edge: string, model: string, options: { cach
   if (!res.ok) throw new Error(`edge: ${await edgeError(res, 'manifest')}`);
   const manifest = parseManifest(await res.json());
   const cacheDir = options.cacheDir ?? defaultCacheDir();
-  const session = async (path: string) => (manifest.files[path] ? ort.InferenceSession.create(await modelFile(edge, manifest, path, cacheDir, log)) : undefined);
+  const session = async (path: string) => ort.InferenceSession.create(await modelFile(edge, manifest, path, cacheDir, log));
   return {
     manifest,
-    async runtime() {
-      const [unet, vaeDecoder, vaeEncoder, upscaler] = await Promise.all(CLIENT_FILES.map(session));
-      return ortRuntime(ort, { unet: unet!, vaeDecoder: vaeDecoder!, vaeEncoder, upscaler });
-    },
+    runtime: () => bundleRuntime(ort, manifest.files, session),
     async embed(prompt, negative) {
       const r = await call(edge, '/v1/embeddings', {
         method: 'POST',

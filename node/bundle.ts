@@ -4,15 +4,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUNDLE_FILES, parseManifest, sha256Hex, type Manifest } from '../models/bundle/manifest.ts';
 import { loadTokenizer, type PromptTokenizer } from '../models/text/tokenizer.ts';
-import type { Tensor } from '../models/pipeline/runtime.ts';
-import { ortRuntime } from '../models/pipeline/ort-runtime.ts';
+import type { DiffusionRuntime, Tensor } from '../models/pipeline/runtime.ts';
+import { bundleRuntime } from '../models/pipeline/ort-runtime.ts';
 
 export interface NodeBundle {
   dir: string;
   manifest: Manifest;
   tokenizer: PromptTokenizer;
   session(file: string): Promise<ort.InferenceSession>;
-  runtime(): Promise<ReturnType<typeof ortRuntime>>;
+  runtime(): Promise<DiffusionRuntime>;
   /** Text encoder outputs for prompts: per-token states [B, T, D] and normalised CLIP embeddings [B, P]. */
   encodeText(prompts: string[]): Promise<{ hidden: Tensor; embeds: Float32Array[] }>;
   embedImages(images: Tensor): Promise<Float32Array[]>;
@@ -43,13 +43,7 @@ export async function openBundle(dir: string): Promise<NodeBundle> {
     manifest,
     tokenizer,
     session,
-    runtime: async () =>
-      ortRuntime(ort, {
-        unet: await session(BUNDLE_FILES.unet),
-        vaeDecoder: await session(BUNDLE_FILES.vaeDecoder),
-        vaeEncoder: manifest.files[BUNDLE_FILES.vaeEncoder] ? await session(BUNDLE_FILES.vaeEncoder) : undefined,
-        upscaler: manifest.files[BUNDLE_FILES.upscaler] ? await session(BUNDLE_FILES.upscaler) : undefined,
-      }),
+    runtime: () => bundleRuntime(ort, manifest.files, session),
     async encodeText(prompts) {
       const ids = BigInt64Array.from(tokenizer.encodeBatch(prompts), (id) => BigInt(id));
       const g = GRAPHS.textEncoder;

@@ -5,7 +5,7 @@ import { floatToRgba, rgbaToFloat } from '../../models/image.ts';
 import { generate, GenerationAbortedError, upscaleImage } from '../../models/pipeline/generate.ts';
 import type { Tensor } from '../../models/pipeline/runtime.ts';
 import { batchToImages, imagesToBatch } from '../../models/pipeline/layout.ts';
-import { ortRuntime } from '../../models/pipeline/ort-runtime.ts';
+import { bundleRuntime } from '../../models/pipeline/ort-runtime.ts';
 import { fetchVerified, isCached } from './model-cache.ts';
 import { ORT_SIZES, ORT_WASM } from './ort-files.ts';
 import type { FromWorker, GenerateParams, RgbaImage, ToWorker } from './protocol.ts';
@@ -147,15 +147,7 @@ async function job(id: number, work: (l: Loaded, signal: AbortSignal) => Promise
 }
 
 /** The runtime over the sessions a job needs (creating the encoder or upscaler on first use). */
-async function runtimeFor(l: Loaded, needs: { encoder?: boolean; upscaler?: boolean }) {
-  const optional = async (path: string, wanted?: boolean) => (wanted && l.manifest.files[path] ? l.session(path) : undefined);
-  return ortRuntime(l.ort, {
-    unet: await l.session(BUNDLE_FILES.unet),
-    vaeDecoder: await l.session(BUNDLE_FILES.vaeDecoder),
-    vaeEncoder: await optional(BUNDLE_FILES.vaeEncoder, needs.encoder),
-    upscaler: await optional(BUNDLE_FILES.upscaler, needs.upscaler),
-  });
-}
+const runtimeFor = (l: Loaded, needs: { encoder?: boolean; upscaler?: boolean }) => bundleRuntime(l.ort, l.manifest.files, l.session, needs);
 
 const upscale = (id: number, image: RgbaImage, seed: number) =>
   job(id, async (l, signal) => upscaleImage(await runtimeFor(l, { upscaler: true }), l.manifest, imagesToBatch([rgbaToFloat(image.rgba, image.width, image.height)]), seed, { signal, yieldToEvents }));

@@ -40,3 +40,24 @@ export function ortRuntime(ort: OrtModuleLike, s: BundleSessions): DiffusionRunt
       : undefined,
   };
 }
+
+/**
+ * A bundle's DiffusionRuntime from a platform's session factory (onnxruntime-node from disk or an edge's
+ * files, onnxruntime-web in the page): the U-Net and VAE decoder always, the VAE encoder and the upscaler
+ * when the bundle has them and the caller needs them (the page creates those on first use).
+ */
+export async function bundleRuntime(
+  ort: OrtModuleLike,
+  files: Record<string, unknown>,
+  session: (file: string) => Promise<OrtSessionLike>,
+  needs: { encoder?: boolean; upscaler?: boolean } = { encoder: true, upscaler: true },
+): Promise<DiffusionRuntime> {
+  const optional = async (file: string, wanted?: boolean) => (wanted && files[file] ? session(file) : undefined);
+  const [unet, vaeDecoder, vaeEncoder, upscaler] = await Promise.all([
+    session(GRAPHS.unet.file),
+    session(GRAPHS.vaeDecoder.file),
+    optional(GRAPHS.vaeEncoder.file, needs.encoder),
+    optional(GRAPHS.upscaler.file, needs.upscaler),
+  ]);
+  return ortRuntime(ort, { unet, vaeDecoder, vaeEncoder, upscaler });
+}

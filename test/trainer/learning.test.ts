@@ -17,7 +17,7 @@ import { createOrtEngine } from '../../trainer/ort/engine.ts';
 import { createTfjsEngine } from '../../trainer/tfjs/engine.ts';
 import { learningRate } from '../../trainer/loop.ts';
 import { inferenceSession } from '../../trainer/ort/inference.ts';
-import { getPreset } from '../../trainer/presets.ts';
+import { getPreset, type StageSchedule } from '../../trainer/presets.ts';
 import { encodeDataset } from '../../trainer/stages/latents.ts';
 import { pipelineManifest, promptStates, unetObjective } from '../../trainer/stages/unet.ts';
 import { upscalerObjective } from '../../trainer/stages/upscaler.ts';
@@ -55,6 +55,22 @@ async function heldOutLoss(objective: Objective, trained?: Record<string, Weight
 }
 const weights = (stage: string, file: string) => loadWeights(join(dir, stage, file)).weights;
 
+/** Train an objective for `steps` steps on one engine at its stage's learning-rate schedule; its networks' weights. */
+async function trainBriefly(objective: Objective, engineName: 'ort' | 'tfjs', sched: StageSchedule, steps: number, networks: string[]): Promise<Record<string, WeightMap>> {
+  const settings = { seed: ctx.seed, weightDecay: 0.01, clipNorm: 1 };
+  const engine = engineName === 'ort' ? await createOrtEngine(objective, settings, { threads: 2 }) : await createTfjsEngine(objective, settings);
+  for (let step = 0; step < steps; step++) await engine.step(step, learningRate({ ...sched, steps }, step));
+  const out = Object.fromEntries(networks.map((n) => [n, engine.weights(n, 'param')]));
+  engine.dispose();
+  return out;
+}
+
+/** The same data at twice the size, box-downscaled as the condition: the upscaler objective on a split. */
+async function upscalerSplit(split: 'train' | 'heldOut'): Promise<Objective> {
+  const hi = (await ctx.data(2 * ctx.preset.imageSize))[split];
+  return upscalerObjective(ctx, hi, hi.samples.map((s) => downscale(s.image, 2)));
+}
+
 describe('training learns (shapes-tiny, default engine)', () => {
   it('VAE: held-out reconstruction loss ≤ 0.7× its starting value', async () => {
     const objective = vaeObjective(ctx, (await ctx.data()).heldOut);
@@ -75,34 +91,45 @@ describe('training learns (shapes-tiny, default engine)', () => {
     const train = unetObjective(ctx, await encodeDataset(ctx, (await ctx.data()).train));
     const zeros = new Float32Array(train.inputs.target.shape.reduce((a, b) => a * b, 1));
     const broken: Objective = { ...train, batch: (step) => ({ ...train.batch(step), target: zeros }) };
-    const engine = await createOrtEngine(broken, { seed: ctx.seed, weightDecay: 0, clipNorm: 1 }, { threads: 2 });
-    for (let step = 0; step < sched.steps; step++) await engine.step(step, sched.lr);
-    const mutant = engine.weights('unet', 'ema');
-    engine.dispose();
+    const mutant = await trainBriefly(broken, 'ort', sched, sched.steps, ['unet']);
     const objective = unetObjective(ctx, await encodeDataset(ctx, (await ctx.data()).heldOut));
     const before = await heldOutLoss(objective);
-    const after = await heldOutLoss(objective, { unet: mutant });
+    const after = await heldOutLoss(objective, mutant);
     expect(after, `${before} → ${after}`).toBeGreaterThan(0.7 * before);
   });
 
-  it('the second engine learns too: the U-Net objective trained on tfjs (wasm) brings the held-out loss ≤ 0.7×', { timeout: 240_000 }, async () => {
-    const sched = ctx.preset.stages.unet;
-    const train = unetObjective(ctx, await encodeDataset(ctx, (await ctx.data()).train));
-    const engine = await createTfjsEngine(train, { seed: ctx.seed, weightDecay: 0.01, clipNorm: 1 });
-    // Fewer steps than the preset's (tfjs-wasm runs ~1 s a step here): measured 1.02 → 0.40 after 60.
-    const steps = 60;
-    for (let step = 0; step < steps; step++) await engine.step(step, learningRate({ ...sched, steps }, step));
-    const trained = engine.weights('unet', 'param');
-    engine.dispose();
-    const objective = unetObjective(ctx, await encodeDataset(ctx, (await ctx.data()).heldOut));
+  it('mutation check: a VAE trained on blank images (its input and target broken) fails the VAE loss test', { timeout: 180_000 }, async () => {
+    const train = vaeObjective(ctx, (await ctx.data()).train);
+    const blank = new Float32Array(train.inputs.image.shape.reduce((a, b) => a * b, 1));
+    const broken: Objective = { ...train, batch: (step) => ({ ...train.batch(step), image: blank }) };
+    const mutant = await trainBriefly(broken, 'ort', ctx.preset.stages.vae, ctx.preset.stages.vae.steps, ['vae_encoder', 'vae_decoder']);
+    const objective = vaeObjective(ctx, (await ctx.data()).heldOut);
     const before = await heldOutLoss(objective);
-    const after = await heldOutLoss(objective, { unet: trained });
-    expect(after, `${before} → ${after}`).toBeLessThan(0.7 * before);
+    expect(await heldOutLoss(objective, mutant)).toBeGreaterThan(0.7 * before);
+  });
+
+  // The second engine (tfjs-wasm, ~1 s a step here): fewer steps than the presets', the presets' learning rates.
+  it('the second engine learns too: U-Net, VAE and upscaler trained briefly on tfjs (wasm) lower their held-out losses', { timeout: 400_000 }, async () => {
+    const unetHeld = unetObjective(ctx, await encodeDataset(ctx, (await ctx.data()).heldOut));
+    const unetTrain = unetObjective(ctx, await encodeDataset(ctx, (await ctx.data()).train));
+    const vaeHeld = vaeObjective(ctx, (await ctx.data()).heldOut);
+    // [stage, train, held-out, schedule, steps, networks, required ratio]. Measured: U-Net 1.02 → 0.40 after
+    // 60 steps; the upscaler 0.0050 → 0.0044 (0.90×) after 40 — it starts as exact bicubic (zero-initialised
+    // output), so little loss is left to remove that soon; the default-engine test asks ≤ 0.7× of the full run.
+    const cases: [string, Objective, Objective, StageSchedule, number, string[], number][] = [
+      ['unet', unetTrain, unetHeld, ctx.preset.stages.unet, 60, ['unet'], 0.7],
+      ['vae', vaeObjective(ctx, (await ctx.data()).train), vaeHeld, ctx.preset.stages.vae, 40, ['vae_encoder', 'vae_decoder'], 0.7],
+      ['upscaler', await upscalerSplit('train'), await upscalerSplit('heldOut'), ctx.preset.upscaler!, 40, ['upscaler'], 0.95],
+    ];
+    for (const [name, train, held, sched, steps, networks, ratio] of cases) {
+      const before = await heldOutLoss(held);
+      const after = await heldOutLoss(held, await trainBriefly(train, 'tfjs', sched, steps, networks));
+      expect(after, `${name}: ${before} → ${after}`).toBeLessThan(ratio * before);
+    }
   });
 
   it('upscaler: held-out loss ≤ 0.7× its starting value (bicubic)', async () => {
-    const hi = (await ctx.data(2 * ctx.preset.imageSize)).heldOut;
-    const objective = upscalerObjective(ctx, hi, hi.samples.map((s) => downscale(s.image, 2)));
+    const objective = await upscalerSplit('heldOut');
     const before = await heldOutLoss(objective);
     const after = await heldOutLoss(objective, { upscaler: weights('upscaler', 'upscaler.bin') });
     expect(after, `${before} → ${after}`).toBeLessThan(0.7 * before);
