@@ -66,6 +66,15 @@ describe('OpenAPI document (generated from the routes\' zod schemas)', () => {
     expect(res.status).toBe(400);
   });
 
+  it('/openapi.json and /docs carry an ETag and answer If-None-Match with 304', async () => {
+    for (const path of ['/openapi.json', '/docs']) {
+      const first = await mf.dispatchFetch(`http://edge.test${path}`);
+      const etag = first.headers.get('etag');
+      expect(etag, path).toMatch(/^"[0-9a-f]{16}"$/);
+      expect((await mf.dispatchFetch(`http://edge.test${path}`, { headers: { 'if-none-match': `W/${etag}` } })).status).toBe(304);
+    }
+  });
+
   it('/docs renders every route as a page', async () => {
     const res = await mf.dispatchFetch('http://edge.test/docs');
     expect(res.status).toBe(200);

@@ -1,7 +1,8 @@
 import { extendZodWithOpenApi, OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { manifestObject, modelNameSchema, versionSchema } from '../../../models/bundle/manifest.ts';
+import { manifestObject, modelNameSchema, sha256Hex, versionSchema } from '../../../models/bundle/manifest.ts';
+import { noneMatch } from '../lib/conditional.ts';
 import type { AppEnv } from '../env.ts';
 import { latestRequestSchema } from './admin.ts';
 import { embeddingsRequestSchema, embeddingsResponseSchema } from './embeddings.ts';
@@ -124,6 +125,23 @@ ${op.requestBody ? `<details><summary>Request body</summary><pre>${escape(JSON.s
 ${ops.join('\n')}</html>`;
 }
 
+const documentJson = JSON.stringify(openApiDocument);
+const page = docsPage();
+// Both change only with a deployment: revalidated by their ETag (a digest of the content).
+const digest = async (text: string) => `"${(await sha256Hex(new TextEncoder().encode(text))).slice(0, 16)}"`;
+// Computed on the first request: Workers allow no crypto work at module scope.
+const once = (text: string) => {
+  let tag: Promise<string> | undefined;
+  return () => (tag ??= digest(text));
+};
+const [documentEtag, pageEtag] = [once(documentJson), once(page)];
+
 export const openapi = new Hono<AppEnv>();
-openapi.get('/openapi.json', (c) => c.json(openApiDocument));
-openapi.get('/docs', (c) => c.html(docsPage()));
+openapi.get('/openapi.json', async (c) => {
+  const headers = { etag: await documentEtag(), 'cache-control': 'public, max-age=0, must-revalidate', 'content-type': 'application/json' };
+  return noneMatch(c.req.header('if-none-match'), headers.etag) ? c.body(null, 304, headers) : c.body(documentJson, 200, headers);
+});
+openapi.get('/docs', async (c) => {
+  const headers = { etag: await pageEtag(), 'cache-control': 'public, max-age=0, must-revalidate', 'content-type': 'text/html; charset=utf-8' };
+  return noneMatch(c.req.header('if-none-match'), headers.etag) ? c.body(null, 304, headers) : c.body(page, 200, headers);
+});
