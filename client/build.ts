@@ -27,10 +27,14 @@ export async function buildClient(out = CLIENT_DIST): Promise<string> {
   copyFileSync(join(here, 'index.html'), join(out, 'index.html'));
   // The worker points ORT at ort/, from where each build loads its runtime's loader and wasm.
   const ortDist = dirname(createRequire(import.meta.url).resolve('onnxruntime-web/webgpu'));
-  for (const wasm of Object.values(ORT_WASM)) for (const f of [wasm, wasm.replace(/\.wasm$/, '.mjs')]) copyFileSync(join(ortDist, f), join(out, 'ort', f));
+  for (const wasm of Object.values(ORT_WASM))
+    for (const f of [wasm, wasm.replace(/\.wasm$/, '.mjs')]) copyFileSync(join(ortDist, f), join(out, 'ort', f));
   // The runtimes' sizes, so the page can say what a first visit downloads before it starts (a HEAD request
   // does not always carry Content-Length: wrangler's asset server omits it).
-  writeFileSync(join(out, 'ort', ORT_SIZES), JSON.stringify(Object.fromEntries(Object.values(ORT_WASM).map((f) => [f, statSync(join(out, 'ort', f)).size]))));
+  writeFileSync(
+    join(out, 'ort', ORT_SIZES),
+    JSON.stringify(Object.fromEntries(Object.values(ORT_WASM).map((f) => [f, statSync(join(out, 'ort', f)).size]))),
+  );
   // Cross-origin isolation lets ORT use wasm threads.
   writeFileSync(join(out, '_headers'), '/*\n  Cross-Origin-Opener-Policy: same-origin\n  Cross-Origin-Embedder-Policy: require-corp\n');
   return out;

@@ -21,10 +21,23 @@ const SPEC: CliSpec = {
   name: 'generate',
   summary: "Generate images on onnxruntime-node with a bundle's networks: the browser's pipeline, from a shell.",
   options: {
-    prompt: { type: 'string', value: 'TEXT', description: "what to draw (required, unless --init is a PNG made here: then its prompt and settings)" },
+    prompt: {
+      type: 'string',
+      value: 'TEXT',
+      description: 'what to draw (required, unless --init is a PNG made here: then its prompt and settings)',
+    },
     out: { type: 'string', value: 'FILE.png', description: 'where to write the PNG (required); with --count N, FILE-<seed>.png' },
-    model: { type: 'string', value: 'NAME|DIR', description: 'a shipped model (emoji, shapes) or a bundle folder; with --edge, a model the edge serves (NAME or NAME@VERSION)', default: 'emoji' },
-    edge: { type: 'string', value: 'URL', description: `generate against an edge: model files from URL (SHA-256 checked, kept in ${defaultCacheDir()}), prompt embeddings from its /v1/embeddings` },
+    model: {
+      type: 'string',
+      value: 'NAME|DIR',
+      description: 'a shipped model (emoji, shapes) or a bundle folder; with --edge, a model the edge serves (NAME or NAME@VERSION)',
+      default: 'emoji',
+    },
+    edge: {
+      type: 'string',
+      value: 'URL',
+      description: `generate against an edge: model files from URL (SHA-256 checked, kept in ${defaultCacheDir()}), prompt embeddings from its /v1/embeddings`,
+    },
     negative: { type: 'string', value: 'TEXT', description: 'negative prompt (the unconditional side of guidance)', default: '""' },
     steps: { type: 'string', value: 'N', description: 'sampler steps', default: "the model's" },
     guidance: { type: 'string', value: 'S', description: 'classifier-free guidance scale, 0–50', default: "the model's" },
@@ -36,7 +49,11 @@ const SPEC: CliSpec = {
     strength: { type: 'string', value: 'X', description: 'img2img: how much to repaint, 0–1 (needs --init)', default: '0.6' },
     upscale: { type: 'boolean', description: "2× with the model's upscaler" },
   },
-  examples: ['npm run generate -- --prompt "grinning face" --out face.png', 'npm run generate -- --edge http://127.0.0.1:8787 --prompt "red heart" --out heart.png', 'npm run generate -- --model shapes --prompt "a large green square" --count 4 --out sq.png'],
+  examples: [
+    'npm run generate -- --prompt "grinning face" --out face.png',
+    'npm run generate -- --edge http://127.0.0.1:8787 --prompt "red heart" --out heart.png',
+    'npm run generate -- --model shapes --prompt "a large green square" --count 4 --out sq.png',
+  ],
 };
 
 /** A shipped model's name or a bundle folder. */
@@ -54,7 +71,10 @@ async function localModel(dir: string): Promise<GenerationModel> {
     manifest: bundle.manifest,
     runtime: () => bundle.runtime(),
     async embed(prompt, negative) {
-      for (const [flag, text] of [['prompt', prompt], ['negative', negative]] as const) {
+      for (const [flag, text] of [
+        ['prompt', prompt],
+        ['negative', negative],
+      ] as const) {
         const problem = promptProblem(bundle.tokenizer, text);
         if (problem) throw new InvalidArgumentError(flag, problem.message);
       }
@@ -64,7 +84,8 @@ async function localModel(dir: string): Promise<GenerationModel> {
 }
 
 /** Where image `seed` of a run goes: FILE.png alone, FILE-<seed>.png when there are several. */
-const outPath = (out: string, seed: number, count: number) => (count === 1 ? out : `${out.slice(0, out.length - extname(out).length)}-${seed}${extname(out) || '.png'}`);
+const outPath = (out: string, seed: number, count: number) =>
+  count === 1 ? out : `${out.slice(0, out.length - extname(out).length)}-${seed}${extname(out) || '.png'}`;
 
 runCli('generate', async () => {
   const o = parseCli(SPEC, process.argv.slice(2));
@@ -76,7 +97,11 @@ runCli('generate', async () => {
   const initBytes = initPath !== undefined ? readFileSync(initPath) : undefined;
   const previous = initBytes && initBytes[0] === 0x89 ? parseParameters(readPngText(initBytes).parameters ?? '') : undefined;
   const prompt = o.str('prompt') ?? previous?.prompt;
-  if (prompt === undefined) throw new InvalidArgumentError('prompt', initPath ? `is required: ${initPath} carries no generation parameters` : 'is required; see --help');
+  if (prompt === undefined)
+    throw new InvalidArgumentError(
+      'prompt',
+      initPath ? `is required: ${initPath} carries no generation parameters` : 'is required; see --help',
+    );
   if (!out) throw new InvalidArgumentError('out', 'is required; see --help');
   if (!existsSync(dirname(resolve(out)))) throw new InvalidArgumentError('out', `folder ${dirname(resolve(out))} does not exist`);
   if (o.has('strength') && initPath === undefined) throw new InvalidArgumentError('strength', 'applies to img2img only; add --init IMAGE');
@@ -99,12 +124,13 @@ runCli('generate', async () => {
   const m = model.manifest;
   if (previous && !o.has('prompt')) process.stderr.write(`generate: the parameters of ${initPath}: "${prompt}"\n`);
   const { cond, uncond } = await model.embed(prompt, negative);
-  let init;
-  if (initBytes) {
-    let img = decodeImage(initBytes);
-    if (img.width !== m.imageSize || img.height !== m.imageSize) img = resizeBilinear(img, m.imageSize, m.imageSize);
-    init = { image: imagesToBatch([img]), strength };
-  }
+  const initImage = initBytes && decodeImage(initBytes);
+  const init = initImage && {
+    image: imagesToBatch([
+      initImage.width === m.imageSize && initImage.height === m.imageSize ? initImage : resizeBilinear(initImage, m.imageSize, m.imageSize),
+    ]),
+    strength,
+  };
   const runtime = await model.runtime();
   for (let k = 0; k < count; k++) {
     const file = outPath(out, seed + k, count);

@@ -17,7 +17,8 @@ export interface GenerationModel {
 }
 
 /** Where downloaded model files are kept, by SHA-256 (shared by every edge and model). */
-export const defaultCacheDir = () => process.env.EDGE_DIFFUSION_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'edge-diffusion');
+export const defaultCacheDir = () =>
+  process.env.EDGE_DIFFUSION_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'edge-diffusion');
 
 /** An HTTP(S) base URL, or an InvalidArgumentError naming --edge. */
 export function parseEdgeUrl(value: string): string {
@@ -27,7 +28,8 @@ export function parseEdgeUrl(value: string): string {
   } catch {
     throw new InvalidArgumentError('edge', `'${value}' is not a URL`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError('edge', `must be http(s), got '${url.protocol}'`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new InvalidArgumentError('edge', `must be http(s), got '${url.protocol}'`);
   return url.href.replace(/\/$/, '');
 }
 
@@ -60,7 +62,8 @@ async function modelFile(edge: string, m: Manifest, path: string, cacheDir: stri
   const res = await call(edge, `/v1/models/${m.name}/${m.version}/${path}`);
   if (!res.ok) throw new Error(`edge: ${await edgeError(res, path)}`);
   const bytes = new Uint8Array(await res.arrayBuffer());
-  if (bytes.length !== size || (await sha256Hex(bytes)) !== sha256) throw new Error(`edge: ${path} does not match the manifest's SHA-256 (${bytes.length} bytes)`);
+  if (bytes.length !== size || (await sha256Hex(bytes)) !== sha256)
+    throw new Error(`edge: ${path} does not match the manifest's SHA-256 (${bytes.length} bytes)`);
   mkdirSync(join(cacheDir, 'sha256'), { recursive: true });
   writeFileSync(`${cached}.part`, bytes);
   renameSync(`${cached}.part`, cached);
@@ -72,7 +75,11 @@ async function modelFile(edge: string, m: Manifest, path: string, cacheDir: stri
  * Open `model` (a name, or name@version) on an edge, as the browser does: the manifest and the image
  * networks are downloaded (and cached), the prompts are encoded by the edge.
  */
-export async function openEdgeModel(edge: string, model: string, options: { cacheDir?: string; log?: (line: string) => void } = {}): Promise<GenerationModel> {
+export async function openEdgeModel(
+  edge: string,
+  model: string,
+  options: { cacheDir?: string; log?: (line: string) => void } = {},
+): Promise<GenerationModel> {
   const log = options.log ?? (() => undefined);
   const res = await call(edge, `/v1/models/${encodeURIComponent(model)}`);
   if (res.status === 404) throw new InvalidArgumentError('model', `${edge} serves no model '${model}'`);
@@ -87,13 +94,19 @@ export async function openEdgeModel(edge: string, model: string, options: { cach
       const r = await call(edge, '/v1/embeddings', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: `${manifest.name}@${manifest.version}`, prompts: [prompt], negative_prompt: negative, format: 'f32' }),
+        body: JSON.stringify({
+          model: `${manifest.name}@${manifest.version}`,
+          prompts: [prompt],
+          negative_prompt: negative,
+          format: 'f32',
+        }),
       });
       if (r.status === 400) throw new InvalidArgumentError('prompt', await edgeError(r, 'embeddings'));
       if (!r.ok) throw new Error(`edge: ${await edgeError(r, 'embeddings')}`);
       const [n, T, D] = (r.headers.get('x-embedding-dims') ?? '').split(',').map(Number);
       const data = new Float32Array(await r.arrayBuffer());
-      if (n !== 2 || data.length !== n * T * D) throw new Error(`edge: embeddings of ${data.length} floats do not match x-embedding-dims ${n},${T},${D}`);
+      if (n !== 2 || data.length !== n * T * D)
+        throw new Error(`edge: embeddings of ${data.length} floats do not match x-embedding-dims ${n},${T},${D}`);
       return { cond: { data: data.slice(0, T * D), dims: [1, T, D] }, uncond: { data: data.slice(T * D), dims: [1, T, D] } };
     },
   };

@@ -9,7 +9,8 @@ export interface FloatImage {
 
 /** RGBA bytes → RGB in [-1, 1], alpha composited over white (emoji have transparent backgrounds). */
 export function rgbaToFloat(rgba: ArrayLike<number>, width: number, height: number): FloatImage {
-  if (rgba.length !== width * height * 4) throw new InvalidArgumentError('rgba', `expected ${width * height * 4} bytes, got ${rgba.length}`);
+  if (rgba.length !== width * height * 4)
+    throw new InvalidArgumentError('rgba', `expected ${width * height * 4} bytes, got ${rgba.length}`);
   const data = new Float32Array(width * height * 3);
   for (let i = 0; i < width * height; i++) {
     const a = rgba[i * 4 + 3] / 255;
@@ -39,15 +40,18 @@ export function downscale(img: FloatImage, factor: number): FloatImage {
   const norm = 1 / (factor * factor);
   for (let y = 0; y < img.height; y++)
     for (let x = 0; x < img.width; x++)
-      for (let c = 0; c < 3; c++) data[((Math.floor(y / factor) * w + Math.floor(x / factor)) * 3) + c] += img.data[(y * img.width + x) * 3 + c] * norm;
+      for (let c = 0; c < 3; c++)
+        data[(Math.floor(y / factor) * w + Math.floor(x / factor)) * 3 + c] += img.data[(y * img.width + x) * 3 + c] * norm;
   return { width: w, height: h, data };
 }
 
 /** The size×size square of an image whose top-left corner is (x, y). */
 export function cropImage(img: FloatImage, y: number, x: number, size: number): FloatImage {
-  if (x < 0 || y < 0 || x + size > img.width || y + size > img.height) throw new InvalidArgumentError('crop', `${size}px at (${x}, ${y}) is outside ${img.width}x${img.height}`);
+  if (x < 0 || y < 0 || x + size > img.width || y + size > img.height)
+    throw new InvalidArgumentError('crop', `${size}px at (${x}, ${y}) is outside ${img.width}x${img.height}`);
   const data = new Float32Array(size * size * 3);
-  for (let r = 0; r < size; r++) data.set(img.data.subarray(((y + r) * img.width + x) * 3, ((y + r) * img.width + x + size) * 3), r * size * 3);
+  for (let r = 0; r < size; r++)
+    data.set(img.data.subarray(((y + r) * img.width + x) * 3, ((y + r) * img.width + x + size) * 3), r * size * 3);
   return { width: size, height: size, data };
 }
 

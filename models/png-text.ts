@@ -65,7 +65,8 @@ export function readPngText(png: Uint8Array): Record<string, string> {
     if (type === 'tEXt') {
       const data = png.subarray(at + 8, at + 8 + length);
       const zero = data.indexOf(0);
-      if (zero > 0) out[String.fromCharCode(...data.subarray(0, zero))] = Array.from(data.subarray(zero + 1), (b) => String.fromCharCode(b)).join('');
+      if (zero > 0)
+        out[String.fromCharCode(...data.subarray(0, zero))] = Array.from(data.subarray(zero + 1), (b) => String.fromCharCode(b)).join('');
     }
     if (type === 'IEND') break;
     at += 12 + length;
@@ -88,7 +89,14 @@ export interface GenerationParameters {
 
 /** The `parameters` text as other generators write it: prompt, negative prompt, then `Key: value` pairs. */
 export function formatParameters(p: GenerationParameters): string {
-  const pairs = [`Steps: ${p.steps}`, `Sampler: ${p.sampler}`, `CFG scale: ${p.guidance}`, `Seed: ${p.seed}`, `Size: ${p.size}x${p.size}`, `Model: ${p.model}`];
+  const pairs = [
+    `Steps: ${p.steps}`,
+    `Sampler: ${p.sampler}`,
+    `CFG scale: ${p.guidance}`,
+    `Seed: ${p.seed}`,
+    `Size: ${p.size}x${p.size}`,
+    `Model: ${p.model}`,
+  ];
   if (p.strength !== undefined) pairs.push(`Denoising strength: ${p.strength}`);
   if (p.upscale) pairs.push('Upscale: 2');
   return `${p.prompt}\nNegative prompt: ${p.negative}\n${pairs.join(', ')}`;

@@ -29,7 +29,8 @@ export async function openBundle(dir: string): Promise<NodeBundle> {
   for (const [path, f] of Object.entries(manifest.files)) {
     const bytes = readFileSync(join(dir, path));
     const hash = await sha256Hex(bytes);
-    if (hash !== f.sha256 || bytes.length !== f.size) throw new Error(`${join(dir, path)} does not match the manifest (sha256 ${hash}, ${bytes.length} bytes)`);
+    if (hash !== f.sha256 || bytes.length !== f.size)
+      throw new Error(`${join(dir, path)} does not match the manifest (sha256 ${hash}, ${bytes.length} bytes)`);
   }
   const tokenizer = loadTokenizer(JSON.parse(readFileSync(join(dir, BUNDLE_FILES.tokenizer), 'utf8')), manifest.tokenizer.maxLength);
   const sessions = new Map<string, Promise<ort.InferenceSession>>();
@@ -37,7 +38,8 @@ export async function openBundle(dir: string): Promise<NodeBundle> {
     if (!sessions.has(file)) sessions.set(file, ort.InferenceSession.create(join(dir, file)));
     return sessions.get(file)!;
   };
-  const vectors = (data: Float32Array, n: number) => Array.from({ length: n }, (_, i) => normalize(data.slice((i * data.length) / n, ((i + 1) * data.length) / n)));
+  const vectors = (data: Float32Array, n: number) =>
+    Array.from({ length: n }, (_, i) => normalize(data.slice((i * data.length) / n, ((i + 1) * data.length) / n)));
   return {
     dir,
     manifest,
@@ -47,9 +49,14 @@ export async function openBundle(dir: string): Promise<NodeBundle> {
     async encodeText(prompts) {
       const ids = BigInt64Array.from(tokenizer.encodeBatch(prompts), (id) => BigInt(id));
       const g = GRAPHS.textEncoder;
-      const out = await (await session(g.file)).run({ [g.inputs.ids]: new ort.Tensor('int64', ids, [prompts.length, manifest.tokenizer.maxLength]) });
+      const out = await (await session(g.file)).run({
+        [g.inputs.ids]: new ort.Tensor('int64', ids, [prompts.length, manifest.tokenizer.maxLength]),
+      });
       const h = out[g.outputs.hidden];
-      return { hidden: { data: h.data as Float32Array, dims: [...h.dims] }, embeds: vectors(out[g.outputs.pooled].data as Float32Array, prompts.length) };
+      return {
+        hidden: { data: h.data as Float32Array, dims: [...h.dims] },
+        embeds: vectors(out[g.outputs.pooled].data as Float32Array, prompts.length),
+      };
     },
     async embedImages(images) {
       const g = GRAPHS.imageEncoder;

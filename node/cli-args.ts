@@ -58,14 +58,19 @@ export function parseCli(spec: CliSpec, argv: string[]): ParsedCli {
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    const options = Object.fromEntries(Object.entries(spec.options).map(([k, o]) => [k, { type: o.type, ...(o.short ? { short: o.short } : {}) }]));
+    const options = Object.fromEntries(
+      Object.entries(spec.options).map(([k, o]) => [k, { type: o.type, ...(o.short ? { short: o.short } : {}) }]),
+    );
     parsed = parseArgs({ args: argv, options, allowPositionals: (spec.positionals?.length ?? 0) > 0, strict: true });
   } catch (e) {
     const message = (e as Error).message;
     const flag = /'(-[^' ]+)/.exec(message)?.[1]?.replace(/^-+/, '');
-    if ((e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new InvalidArgumentError(flag ?? 'arguments', `unknown option; see npm run ${spec.name} -- --help`);
-    if ((e as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new InvalidArgumentError(flag ?? 'arguments', 'needs a value');
-    if ((e as { code?: string }).code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') throw new InvalidArgumentError('arguments', `unexpected '${/'([^']*)'/.exec(message)?.[1]}'; see npm run ${spec.name} -- --help`);
+    if ((e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION')
+      throw new InvalidArgumentError(flag ?? 'arguments', `unknown option; see npm run ${spec.name} -- --help`);
+    if ((e as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE')
+      throw new InvalidArgumentError(flag ?? 'arguments', 'needs a value');
+    if ((e as { code?: string }).code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL')
+      throw new InvalidArgumentError('arguments', `unexpected '${/'([^']*)'/.exec(message)?.[1]}'; see npm run ${spec.name} -- --help`);
     throw new InvalidArgumentError('arguments', message);
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;

@@ -9,7 +9,9 @@ export const DEFAULT_STATE_DIR = '.state';
  * Local R2 through Miniflare, persisted where `wrangler dev --persist-to .state` keeps it, so `npm start`
  * serves what was published. The caller disposes the returned Miniflare.
  */
-export async function localR2Store(stateDir = DEFAULT_STATE_DIR): Promise<{ store: BundleStore; dispose: () => Promise<void>; bucket: Awaited<ReturnType<Miniflare['getR2Bucket']>> }> {
+export async function localR2Store(
+  stateDir = DEFAULT_STATE_DIR,
+): Promise<{ store: BundleStore; dispose: () => Promise<void>; bucket: Awaited<ReturnType<Miniflare['getR2Bucket']>> }> {
   const mf = new Miniflare({
     modules: true,
     script: 'export default { fetch() { return new Response(null, { status: 404 }); } }',
@@ -56,8 +58,22 @@ export function remoteStore(baseUrl: string, token: string): BundleStore {
       return res.ok && res.headers.get('x-content-sha256') === sha256;
     },
     put: async (key, bytes, sha256, contentType) =>
-      check(await fetch(`${baseUrl}/v1/admin/objects/${key}`, { method: 'PUT', headers: { ...auth, 'content-type': contentType, 'x-content-sha256': sha256 }, body: bytes as Uint8Array<ArrayBuffer> }), `upload ${key}`),
+      check(
+        await fetch(`${baseUrl}/v1/admin/objects/${key}`, {
+          method: 'PUT',
+          headers: { ...auth, 'content-type': contentType, 'x-content-sha256': sha256 },
+          body: bytes as Uint8Array<ArrayBuffer>,
+        }),
+        `upload ${key}`,
+      ),
     setLatest: async (name, version) =>
-      check(await fetch(`${baseUrl}/v1/admin/models/${name}/latest`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ version }) }), `switch latest of ${name}`),
+      check(
+        await fetch(`${baseUrl}/v1/admin/models/${name}/latest`, {
+          method: 'PUT',
+          headers: { ...auth, 'content-type': 'application/json' },
+          body: JSON.stringify({ version }),
+        }),
+        `switch latest of ${name}`,
+      ),
   };
 }

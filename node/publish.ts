@@ -27,7 +27,8 @@ export async function publishBundle(store: BundleStore, dir: string, options: Pu
   const manifest = parseManifest(JSON.parse(new TextDecoder().decode(manifestBytes)));
   let uploads = 0;
   const upload = async (key: string, bytes: Uint8Array, sha: string, type: string) => {
-    if (options.failAfter !== undefined && uploads >= options.failAfter) throw new Error(`publish interrupted after ${uploads} uploads (failAfter)`);
+    if (options.failAfter !== undefined && uploads >= options.failAfter)
+      throw new Error(`publish interrupted after ${uploads} uploads (failAfter)`);
     if (await store.has(key, sha)) return;
     await store.put(key, bytes, sha, type);
     uploads++;
@@ -36,11 +37,13 @@ export async function publishBundle(store: BundleStore, dir: string, options: Pu
   for (const [path, f] of Object.entries(manifest.files)) {
     const bytes = new Uint8Array(readFileSync(join(dir, path)));
     const sha = await sha256Hex(bytes);
-    if (sha !== f.sha256 || bytes.length !== f.size) throw new Error(`${path}: file does not match the manifest (sha256 ${sha}); re-export the bundle`);
+    if (sha !== f.sha256 || bytes.length !== f.size)
+      throw new Error(`${path}: file does not match the manifest (sha256 ${sha}); re-export the bundle`);
     await upload(fileKey(manifest.name, manifest.version, path), bytes, sha, contentType(path));
   }
   await upload(manifestKey(manifest.name, manifest.version), manifestBytes, await sha256Hex(manifestBytes), 'application/json');
-  if (options.failAfter !== undefined && uploads >= options.failAfter) throw new Error(`publish interrupted after ${uploads} uploads (failAfter)`);
+  if (options.failAfter !== undefined && uploads >= options.failAfter)
+    throw new Error(`publish interrupted after ${uploads} uploads (failAfter)`);
   await store.setLatest(manifest.name, manifest.version);
   options.log?.(`publish: ${latestKey(manifest.name)} → ${manifest.version}`);
   return manifest;

@@ -26,9 +26,12 @@ function files(dir: string): string[] {
 }
 
 /** Every static, dynamic and type import specifier of a source file. */
-export function importsOf(source: string): string[] {
+function importsOf(source: string): string[] {
   const out: string[] = [];
-  for (const m of source.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g)) out.push(m[1] ?? m[2] ?? m[3]);
+  for (const m of source.matchAll(
+    /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g,
+  ))
+    out.push(m[1] ?? m[2] ?? m[3]);
   return out;
 }
 
@@ -58,7 +61,8 @@ describe('layering', () => {
   });
 
   it('the check sees static, type-only, re-export, side-effect and dynamic imports', () => {
-    const src = "import a from '../trainer/x.ts';\nimport type { B } from '../edge/y.ts';\nexport { c } from './z.ts';\nimport './shim.ts';\nconst d = await import('onnxruntime-web/webgpu');";
+    const src =
+      "import a from '../trainer/x.ts';\nimport type { B } from '../edge/y.ts';\nexport { c } from './z.ts';\nimport './shim.ts';\nconst d = await import('onnxruntime-web/webgpu');";
     expect(importsOf(src)).toEqual(['../trainer/x.ts', '../edge/y.ts', './z.ts', './shim.ts', 'onnxruntime-web/webgpu']);
   });
 });

@@ -12,7 +12,9 @@ const headerSchema = z.object({
   format: z.literal('edge-diffusion-checkpoint/1'),
   step: z.number().int().nonnegative(),
   meta: z.record(z.unknown()),
-  tensors: z.array(z.object({ name: z.string(), shape: z.array(z.number().int().nonnegative()), offset: z.number().int(), length: z.number().int() })),
+  tensors: z.array(
+    z.object({ name: z.string(), shape: z.array(z.number().int().nonnegative()), offset: z.number().int(), length: z.number().int() }),
+  ),
 });
 
 export interface Checkpoint {
@@ -37,7 +39,9 @@ export function saveCheckpoint(path: string, ckpt: Checkpoint): void {
     offset += t.data.length;
     return e;
   });
-  const header = new TextEncoder().encode(JSON.stringify({ format: 'edge-diffusion-checkpoint/1', step: ckpt.step, meta: ckpt.meta, tensors: entries }));
+  const header = new TextEncoder().encode(
+    JSON.stringify({ format: 'edge-diffusion-checkpoint/1', step: ckpt.step, meta: ckpt.meta, tensors: entries }),
+  );
   const headerPadded = Math.ceil((8 + header.length) / 4) * 4;
   const out = new Uint8Array(headerPadded + offset * 4);
   new DataView(out.buffer).setBigUint64(0, BigInt(header.length), true);

@@ -27,14 +27,22 @@ const SPEC: CliSpec = {
     stage: { type: 'string', value: 'S[,S…]', description: `all, or any of ${STAGES.join(', ')}`, default: 'all' },
     seed: { type: 'string', value: 'N', description: 'seeds data, shuffling, initial weights and noise', default: '1' },
     resume: { type: 'boolean', description: 'continue each stage from its checkpoint; with --stage all, skip finished stages' },
-    'max-steps': { type: 'string', value: 'N', description: "cap every stage at N steps (smoke runs)", default: "the preset's" },
+    'max-steps': { type: 'string', value: 'N', description: 'cap every stage at N steps (smoke runs)', default: "the preset's" },
     'checkpoint-every': { type: 'string', value: 'N', description: 'checkpoint interval in steps', default: '100' },
-    backend: { type: 'string', value: 'B', description: `${BACKENDS.join(', ')}; auto = tfjs-node-gpu if installed, else ort`, default: 'auto' },
+    backend: {
+      type: 'string',
+      value: 'B',
+      description: `${BACKENDS.join(', ')}; auto = tfjs-node-gpu if installed, else ort`,
+      default: 'auto',
+    },
     threads: { type: 'string', value: 'N', description: 'onnxruntime intra-op threads of the ort engine', default: 'every core' },
     fp16: { type: 'boolean', description: 'export float16 weights (half the download)' },
     data: { type: 'string', value: 'DIR', description: "train on a folder of images with captions instead of the preset's data" },
   },
-  examples: ['npm run train -- --preset shapes-tiny --out runs/shapes-tiny', 'npm run train -- --preset emoji --out runs/emoji --resume --fp16'],
+  examples: [
+    'npm run train -- --preset shapes-tiny --out runs/shapes-tiny',
+    'npm run train -- --preset emoji --out runs/emoji --resume --fp16',
+  ],
 };
 
 runCli('train', async () => {
@@ -52,10 +60,13 @@ runCli('train', async () => {
   }
   const stageArg = opts.str('stage') ?? 'all';
   const stages = stageArg === 'all' ? [...STAGES] : stageArg.split(',');
-  for (const s of stages) if (!(STAGES as readonly string[]).includes(s)) throw new InvalidArgumentError('stage', `unknown stage '${s}'; stages are ${STAGES.join(', ')}`);
+  for (const s of stages)
+    if (!(STAGES as readonly string[]).includes(s))
+      throw new InvalidArgumentError('stage', `unknown stage '${s}'; stages are ${STAGES.join(', ')}`);
   const resume = opts.has('resume');
   const backendChoice = opts.str('backend') ?? 'auto';
-  if (!(BACKENDS as readonly string[]).includes(backendChoice)) throw new InvalidArgumentError('backend', `must be one of ${BACKENDS.join(', ')}, got '${backendChoice}'`);
+  if (!(BACKENDS as readonly string[]).includes(backendChoice))
+    throw new InvalidArgumentError('backend', `must be one of ${BACKENDS.join(', ')}, got '${backendChoice}'`);
   const threads = opts.int('threads', availableParallelism(), 1, 256);
   const seed = opts.int('seed', 1, 0, 0xffffffff);
   const maxSteps = opts.int('max-steps', undefined, 1);
@@ -63,7 +74,8 @@ runCli('train', async () => {
   if (data !== undefined) {
     // Read the folder before any work: a folder with nothing usable is a usage error, not an empty run.
     const { train } = await loadPresetData(preset.data, seed, preset.imageSize);
-    if (train.samples.length === 0) throw new InvalidArgumentError('data', `no usable image–caption pairs in ${data} (see the folder format in the README)`);
+    if (train.samples.length === 0)
+      throw new InvalidArgumentError('data', `no usable image–caption pairs in ${data} (see the folder format in the README)`);
   }
   const backend = await initBackend(backendChoice as BackendChoice, threads);
   const ctx = new RunContext(preset, out, seed, resume, backend, `npm run train -- ${argv.join(' ')}`, maxSteps, checkpointEvery);

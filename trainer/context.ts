@@ -89,7 +89,12 @@ export class RunContext {
     return this.memo('configs', () => {
       const p = this.preset;
       const tok = this.tokenizer();
-      const textEncoder = validateTextEncoderConfig({ ...p.textEncoder, vocabSize: tok.vocabSize, padId: tok.padId, maxLength: p.maxLength });
+      const textEncoder = validateTextEncoderConfig({
+        ...p.textEncoder,
+        vocabSize: tok.vocabSize,
+        padId: tok.padId,
+        maxLength: p.maxLength,
+      });
       const vae = validateVaeConfig({ ...p.vae, inChannels: 3 });
       const common = { contextDim: textEncoder.width, noiseLevelInput: false, conditionChannels: 0 };
       const unet = validateUnetConfig({ ...p.unet, ...common, inChannels: vae.latentChannels, outChannels: vae.latentChannels });
@@ -120,11 +125,19 @@ export class RunContext {
 
   /** An engine of the run's back end for an objective; gradients are clipped to global norm 1. */
   engine(objective: Objective, settings: Partial<Pick<EngineSettings, 'weightDecay' | 'emaDecay'>> = {}): Promise<TrainingEngine> {
-    return this.backend.engine(objective, { seed: this.seed, clipNorm: 1, weightDecay: settings.weightDecay ?? 0, emaDecay: settings.emaDecay });
+    return this.backend.engine(objective, {
+      seed: this.seed,
+      clipNorm: 1,
+      weightDecay: settings.weightDecay ?? 0,
+      emaDecay: settings.emaDecay,
+    });
   }
 
   /** The loop options every stage shares: its folder, schedule, checkpointing, resume and logging. */
-  loopOptions(stage: string, sched: { steps: number; batchSize: number; lr: number; warmupSteps: number; lrSchedule?: 'constant' | 'cosine' }) {
+  loopOptions(
+    stage: string,
+    sched: { steps: number; batchSize: number; lr: number; warmupSteps: number; lrSchedule?: 'constant' | 'cosine' },
+  ) {
     return {
       stage,
       dir: this.stageDir(stage),

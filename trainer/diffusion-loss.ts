@@ -7,7 +7,15 @@ import type { NoiseSchedule } from '../models/diffusion/schedule.ts';
  * x_t = √ᾱ x₀ + √(1−ᾱ) ε, and the target for the prediction type (ε, x₀, or v = √ᾱ ε − √(1−ᾱ) x₀).
  * Randomness derives from (seed, step), so every engine and every resumed run sees the same batch.
  */
-export function noisedBatch(schedule: NoiseSchedule, x0: Float32Array, n: number, type: PredictionType, seed: number, step: number, maxT = schedule.config.trainSteps) {
+export function noisedBatch(
+  schedule: NoiseSchedule,
+  x0: Float32Array,
+  n: number,
+  type: PredictionType,
+  seed: number,
+  step: number,
+  maxT = schedule.config.trainSteps,
+) {
   const rand = createUniformRng(mixSeed(seed, step, 0x7));
   const t = Float32Array.from({ length: n }, () => Math.floor(rand() * maxT));
   const eps = createRng(mixSeed(seed, step, 0x8)).fill(x0.length);

@@ -33,7 +33,11 @@ runCli('eval', async () => {
   const bundle = await openBundle(dir);
   const { training } = bundle.manifest;
   const preset = getPreset(training.preset);
-  if (preset.data.kind === 'folder') throw new InvalidArgumentError('model', `its preset '${training.preset}' trains on a folder; run the eval stage in its run folder instead`);
+  if (preset.data.kind === 'folder')
+    throw new InvalidArgumentError(
+      'model',
+      `its preset '${training.preset}' trains on a folder; run the eval stage in its run folder instead`,
+    );
   // Never beside the bundle by default: that would drop an untracked folder into the model tree.
   const outDir = opts.str('out') ?? join('runs', `eval-${bundle.manifest.name}`);
   mkdirSync(outDir, { recursive: true });

@@ -84,7 +84,11 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
 
   const wallSeconds = () => earlierSeconds + (Date.now() - started) / 1000;
   const save = () => {
-    saveCheckpoint(ckptPath, { step, meta: { stage: o.stage, engine: o.engine.name, losses, wallSeconds: wallSeconds() }, tensors: o.engine.checkpointTensors() });
+    saveCheckpoint(ckptPath, {
+      step,
+      meta: { stage: o.stage, engine: o.engine.name, losses, wallSeconds: wallSeconds() },
+      tensors: o.engine.checkpointTensors(),
+    });
     writeAtomic(join(o.dir, 'loss.png'), encodePng(lossCurve(losses)));
   };
 

@@ -27,20 +27,21 @@ export interface Preset {
   /** Weight of an L1 reconstruction term beside the MSE (0 or absent: MSE only). */
   vaeL1?: number;
   unet: Omit<UnetConfig, 'inChannels' | 'outChannels' | 'conditionChannels' | 'contextDim' | 'noiseLevelInput'>;
-  upscaler?: Omit<UnetConfig, 'inChannels' | 'outChannels' | 'conditionChannels' | 'contextDim' | 'noiseLevelInput'> & StageSchedule & {
-    /** Inference noise augmentation of the condition; training draws levels in [0, 2·noiseLevel), 0 = clean. */
-    noiseLevel: number;
-    sampleSteps: number;
-    /** x₀ (`sample`) makes the 1-step result the regression estimate and a zero output the bicubic upscale. */
-    predictionType: PredictionType;
-    /** Training crop of the high-resolution images (the network is fully convolutional). */
-    cropSize: number;
-    /**
-     * What the low-resolution condition is in training: the box-downscaled image, or its VAE reconstruction
-     * (what the base model really hands the upscaler: soft, slightly shifted, never box-filtered).
-     */
-    condition?: 'downscale' | 'vae';
-  };
+  upscaler?: Omit<UnetConfig, 'inChannels' | 'outChannels' | 'conditionChannels' | 'contextDim' | 'noiseLevelInput'> &
+    StageSchedule & {
+      /** Inference noise augmentation of the condition; training draws levels in [0, 2·noiseLevel), 0 = clean. */
+      noiseLevel: number;
+      sampleSteps: number;
+      /** x₀ (`sample`) makes the 1-step result the regression estimate and a zero output the bicubic upscale. */
+      predictionType: PredictionType;
+      /** Training crop of the high-resolution images (the network is fully convolutional). */
+      cropSize: number;
+      /**
+       * What the low-resolution condition is in training: the box-downscaled image, or its VAE reconstruction
+       * (what the base model really hands the upscaler: soft, slightly shifted, never box-filtered).
+       */
+      condition?: 'downscale' | 'vae';
+    };
   schedule: ScheduleConfig;
   predictionType: PredictionType;
   conditionDropout: number;
@@ -162,7 +163,20 @@ const EMOJI: Preset = {
   // Guidance 2 gives the best CLIP score on held-out captions (1.13× the real images'); 4 and up drift from the data.
   defaults: { steps: 20, guidance: 2, sampler: 'dpmpp-2m' },
   // Chosen by the pixel judge on the final U-Net (4 seeds each at the defaults): own emoji first or in the top 5.
-  examples: ['red heart', 'thumbs up', 'ok hand', 'victory hand', 'flexed biceps', 'waving hand', 'orange heart', 'blue heart', 'rose', 'strawberry', 'french fries', 'blue square'],
+  examples: [
+    'red heart',
+    'thumbs up',
+    'ok hand',
+    'victory hand',
+    'flexed biceps',
+    'waving hand',
+    'orange heart',
+    'blue heart',
+    'rose',
+    'strawberry',
+    'french fries',
+    'blue square',
+  ],
   stages: {
     clip: { steps: 300, batchSize: 48, lr: 2e-3, warmupSteps: 20 },
     vae: { steps: 1600, batchSize: 16, lr: 1e-3, warmupSteps: 100, lrSchedule: 'cosine' },

@@ -7,13 +7,21 @@ import { localR2Store, remoteStore, DEFAULT_STATE_DIR } from '../node/publish-st
 
 const SPEC: CliSpec = {
   name: 'publish',
-  summary: 'Upload a bundle under immutable, content-addressed keys, then switch the model\'s latest pointer.',
+  summary: "Upload a bundle under immutable, content-addressed keys, then switch the model's latest pointer.",
   positionals: [{ name: 'bundle-dir', description: 'the bundle folder (its manifest.json and files)' }],
   options: {
-    remote: { type: 'string', value: 'URL', description: "an edge's publish API (token in $EDGE_PUBLISH_TOKEN)", default: 'local R2 for npm start' },
+    remote: {
+      type: 'string',
+      value: 'URL',
+      description: "an edge's publish API (token in $EDGE_PUBLISH_TOKEN)",
+      default: 'local R2 for npm start',
+    },
     state: { type: 'string', value: 'DIR', description: "local R2's state folder", default: DEFAULT_STATE_DIR },
   },
-  examples: ['npm run publish -- runs/emoji/bundle', 'EDGE_PUBLISH_TOKEN=… npm run publish -- runs/emoji/bundle --remote https://edge.example.com'],
+  examples: [
+    'npm run publish -- runs/emoji/bundle',
+    'EDGE_PUBLISH_TOKEN=… npm run publish -- runs/emoji/bundle --remote https://edge.example.com',
+  ],
 };
 
 runCli('publish', async () => {

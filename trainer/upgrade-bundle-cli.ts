@@ -15,7 +15,8 @@ const SPEC: CliSpec = {
   options: {
     'complete-alphabet': {
       type: 'boolean',
-      description: 'also give the tokenizer every byte it lacks (after the existing ids) and the text encoder a zero embedding row for each, so no character is dropped or refused',
+      description:
+        'also give the tokenizer every byte it lacks (after the existing ids) and the text encoder a zero embedding row for each, so no character is dropped or refused',
     },
   },
   examples: ['npm run upgrade-bundle -- models/bundles/shapes', 'npm run upgrade-bundle -- models/bundles/emoji --complete-alphabet'],
@@ -25,10 +26,15 @@ runCli('upgrade-bundle', async () => {
   const o = parseCli(SPEC, process.argv.slice(2));
   const [dir, extra] = o.positionals;
   if (extra !== undefined) throw new InvalidArgumentError('arguments', `unexpected '${extra}'`);
-  if (dir === undefined || !existsSync(join(dir, 'manifest.json'))) throw new InvalidArgumentError('bundle-dir', `${dir} has no manifest.json`);
+  if (dir === undefined || !existsSync(join(dir, 'manifest.json')))
+    throw new InvalidArgumentError('bundle-dir', `${dir} has no manifest.json`);
   const manifest = parseManifest(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')));
   const completeAlphabet = o.has('complete-alphabet');
-  const tokenizer = selfContainedTokenizerJson(JSON.parse(readFileSync(join(dir, BUNDLE_FILES.tokenizer), 'utf8')), manifest.tokenizer.maxLength, { completeAlphabet });
+  const tokenizer = selfContainedTokenizerJson(
+    JSON.parse(readFileSync(join(dir, BUNDLE_FILES.tokenizer), 'utf8')),
+    manifest.tokenizer.maxLength,
+    { completeAlphabet },
+  );
   const rewrite = async (file: string, bytes: Uint8Array) => {
     writeFileSync(join(dir, file), bytes);
     manifest.files[file] = { sha256: await sha256Hex(bytes), size: bytes.length };
@@ -48,5 +54,7 @@ runCli('upgrade-bundle', async () => {
   // parseManifest filled in schema 1's implicit conventions; the file now states them.
   manifest.schemaVersion = 2;
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify(parseManifest(manifest), null, 2));
-  process.stderr.write(`upgrade-bundle: ${manifest.name}@${before} → @${manifest.version} (manifest schema 2, self-contained tokenizer.json)\n`);
+  process.stderr.write(
+    `upgrade-bundle: ${manifest.name}@${before} → @${manifest.version} (manifest schema 2, self-contained tokenizer.json)\n`,
+  );
 });

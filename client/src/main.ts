@@ -60,7 +60,15 @@ const recorded = (p: GenerateParams): GenerationParameters => ({
 });
 
 function shareLink(p: GenerationParameters): string {
-  const q = new URLSearchParams({ prompt: p.prompt, negative: p.negative, steps: String(p.steps), guidance: String(p.guidance), sampler: p.sampler, seed: String(p.seed), model: p.model.split('@')[0] });
+  const q = new URLSearchParams({
+    prompt: p.prompt,
+    negative: p.negative,
+    steps: String(p.steps),
+    guidance: String(p.guidance),
+    sampler: p.sampler,
+    seed: String(p.seed),
+    model: p.model.split('@')[0],
+  });
   if (p.upscale) q.set('upscale', '1');
   if (p.strength !== undefined) q.set('strength', String(p.strength));
   return `${location.origin}${location.pathname}?${q}`;
@@ -134,7 +142,15 @@ function renderItem(item: GalleryItem): HTMLElement {
   const sameModel = p.model === loadedModel;
   actions.append(
     actionButton('reuse', () => {
-      for (const [id, v] of [['prompt', p.prompt], ['negative', p.negative], ['steps', p.steps], ['guidance', p.guidance], ['sampler', p.sampler], ['seed', p.seed]] as const) input(id).value = String(v);
+      for (const [id, v] of [
+        ['prompt', p.prompt],
+        ['negative', p.negative],
+        ['steps', p.steps],
+        ['guidance', p.guidance],
+        ['sampler', p.sampler],
+        ['seed', p.seed],
+      ] as const)
+        input(id).value = String(v);
       if (p.strength !== undefined) input('strength').value = String(p.strength);
       input('upscale').checked = Boolean(p.upscale);
     }),
@@ -197,7 +213,8 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       break;
     case 'download':
       // Finished files, "path:cached|fetched", for people debugging downloads and for the e2e test.
-      if (m.loaded === m.total) document.body.dataset.downloads = `${document.body.dataset.downloads ?? ''} ${m.file}:${m.cached ? 'cached' : 'fetched'}`.trim();
+      if (m.loaded === m.total)
+        document.body.dataset.downloads = `${document.body.dataset.downloads ?? ''} ${m.file}:${m.cached ? 'cached' : 'fetched'}`.trim();
       if (!m.cached) status.textContent = `Downloading ${m.file}: ${((100 * m.loaded) / m.total).toFixed(0)} % of ${MB(m.total)}`;
       break;
     case 'loaded':
@@ -226,7 +243,8 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
     case 'progress':
       if (m.id !== current) break;
       $<HTMLProgressElement>('progress').value = m.step / m.total;
-      $('timing').textContent = `step ${m.step}/${m.total}, ${m.msPerStep.toFixed(0)} ms/step${queue.length ? `, ${queue.length} more queued` : ''}`;
+      $('timing').textContent =
+        `step ${m.step}/${m.total}, ${m.msPerStep.toFixed(0)} ms/step${queue.length ? `, ${queue.length} more queued` : ''}`;
       if (m.preview) draw(m.preview);
       break;
     case 'done': {

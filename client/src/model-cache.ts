@@ -18,7 +18,12 @@ export async function isCached(sha256: string): Promise<boolean> {
  * Model files from Cache Storage, keyed by content hash, verified against the manifest's SHA-256 before
  * use. A corrupt or partial entry is deleted and fetched again; quota errors surface to the caller.
  */
-export async function fetchVerified(url: string, sha256: string, size: number, onProgress: (loaded: number, total: number, cached: boolean) => void): Promise<Uint8Array> {
+export async function fetchVerified(
+  url: string,
+  sha256: string,
+  size: number,
+  onProgress: (loaded: number, total: number, cached: boolean) => void,
+): Promise<Uint8Array> {
   const cache = typeof caches === 'undefined' ? undefined : await caches.open(CACHE);
   const key = cacheKey(sha256);
   const hit = await cache?.match(key);

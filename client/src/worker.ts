@@ -57,11 +57,14 @@ async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
   const manifest = parseManifest(await res.json());
   const file = async (path: string) => {
     const f = manifest.files[path];
-    return fetchVerified(`${msg.edge}/v1/models/${manifest.name}/${manifest.version}/${path}`, f.sha256, f.size, (l, t, cached) => post({ type: 'download', file: path, loaded: l, total: t, cached }));
+    return fetchVerified(`${msg.edge}/v1/models/${manifest.name}/${manifest.version}/${path}`, f.sha256, f.size, (l, t, cached) =>
+      post({ type: 'download', file: path, loaded: l, total: t, cached }),
+    );
   };
   const paths = CLIENT_FILES_AT_LOAD.filter((p) => manifest.files[p]);
   const wantGpu = msg.backend === 'webgpu' || (msg.backend === 'auto' && (await webgpuUsable()));
-  if (msg.backend === 'webgpu' && !wantGpu) throw Object.assign(new Error('WebGPU is not available in this browser'), { code: 'webgpu_unavailable' });
+  if (msg.backend === 'webgpu' && !wantGpu)
+    throw Object.assign(new Error('WebGPU is not available in this browser'), { code: 'webgpu_unavailable' });
   let backend: 'webgpu' | 'wasm' = wantGpu ? 'webgpu' : 'wasm';
   // Say what the visit will download before it starts: the model files it needs now that are not cached yet,
   // and the runtime. The VAE encoder and the upscaler come when img2img or an upscale first needs them.
@@ -114,11 +117,18 @@ async function embeddings(l: Loaded, prompt: string, negative: string): Promise<
   const res = await fetch(`${l.edge}/v1/embeddings`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: `${l.manifest.name}@${l.manifest.version}`, prompts: [prompt], negative_prompt: negative, format: 'f32' }),
+    body: JSON.stringify({
+      model: `${l.manifest.name}@${l.manifest.version}`,
+      prompts: [prompt],
+      negative_prompt: negative,
+      format: 'f32',
+    }),
   });
   if (!res.ok) {
     const body = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string } };
-    throw Object.assign(new Error(body.error?.message ?? `embeddings: HTTP ${res.status}`), { code: body.error?.code ?? 'embeddings_failed' });
+    throw Object.assign(new Error(body.error?.message ?? `embeddings: HTTP ${res.status}`), {
+      code: body.error?.code ?? 'embeddings_failed',
+    });
   }
   const data = new Float32Array(await res.arrayBuffer());
   const [, T, D] = (res.headers.get('x-embedding-dims') ?? '').split(',').map(Number);
@@ -147,18 +157,25 @@ async function job(id: number, work: (l: Loaded, signal: AbortSignal) => Promise
 }
 
 /** The runtime over the sessions a job needs (creating the encoder or upscaler on first use). */
-const runtimeFor = (l: Loaded, needs: { encoder?: boolean; upscaler?: boolean }) => bundleRuntime(l.ort, l.manifest.files, l.session, needs);
+const runtimeFor = (l: Loaded, needs: { encoder?: boolean; upscaler?: boolean }) =>
+  bundleRuntime(l.ort, l.manifest.files, l.session, needs);
 
 const upscale = (id: number, image: RgbaImage, seed: number) =>
-  job(id, async (l, signal) => upscaleImage(await runtimeFor(l, { upscaler: true }), l.manifest, imagesToBatch([rgbaToFloat(image.rgba, image.width, image.height)]), seed, { signal, yieldToEvents }));
+  job(id, async (l, signal) =>
+    upscaleImage(
+      await runtimeFor(l, { upscaler: true }),
+      l.manifest,
+      imagesToBatch([rgbaToFloat(image.rgba, image.width, image.height)]),
+      seed,
+      { signal, yieldToEvents },
+    ),
+  );
 
 const run = (id: number, p: GenerateParams) =>
   job(id, async (l, signal) => {
     const { cond, uncond } = await embeddings(l, p.prompt, p.negative);
     const size = l.manifest.imageSize;
-    const init = p.init
-      ? { image: imagesToBatch([rgbaToFloat(p.init.rgba, size, size)]), strength: p.init.strength }
-      : undefined;
+    const init = p.init ? { image: imagesToBatch([rgbaToFloat(p.init.rgba, size, size)]), strength: p.init.strength } : undefined;
     let last = performance.now();
     return generate(await runtimeFor(l, { encoder: Boolean(init), upscaler: p.upscale }), l.manifest, {
       cond,
@@ -186,7 +203,12 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
   const msg = ev.data;
   const fail = (id: number | undefined) => (e: unknown) => {
     const err = e as Error & { code?: string };
-    post({ type: 'error', id, code: err instanceof GenerationAbortedError ? 'aborted' : (err.code ?? 'failed'), message: err.message ?? String(e) });
+    post({
+      type: 'error',
+      id,
+      code: err instanceof GenerationAbortedError ? 'aborted' : (err.code ?? 'failed'),
+      message: err.message ?? String(e),
+    });
   };
   if (msg.type === 'load') load(msg).catch(fail(undefined));
   else if (msg.type === 'generate') run(msg.id, msg.params).catch(fail(msg.id));

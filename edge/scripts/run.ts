@@ -18,10 +18,13 @@ function runNode(args: string[], what: string): Promise<void> {
   const stop = (sig: NodeJS.Signals) => child.kill(sig);
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  return new Promise<void>((resolve, reject) => child.on('exit', (code) => (code === 0 || code === null ? resolve() : reject(new Error(`${what} exited with ${code}`)))));
+  return new Promise<void>((resolve, reject) =>
+    child.on('exit', (code) => (code === 0 || code === null ? resolve() : reject(new Error(`${what} exited with ${code}`)))),
+  );
 }
 
-export const runWrangler = (args: string[]) => runNode([join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), ...args], `wrangler ${args[0]}`);
+export const runWrangler = (args: string[]) =>
+  runNode([join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), ...args], `wrangler ${args[0]}`);
 
 /** The page into client/dist (the worker's static assets), by the client's own build script: the edge imports nothing of the client. */
 export const buildClient = () => runNode(['--import', 'tsx', join(ROOT, 'client/build.ts')], 'client build');

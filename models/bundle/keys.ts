@@ -6,5 +6,6 @@ import { bundlePathSchema, modelNameSchema, versionSchema } from './manifest.ts'
  */
 export const fileKey = (name: string, version: string, path: string) =>
   `models/${modelNameSchema.parse(name)}/${versionSchema.parse(version)}/files/${bundlePathSchema.parse(path)}`;
-export const manifestKey = (name: string, version: string) => `models/${modelNameSchema.parse(name)}/${versionSchema.parse(version)}/manifest.json`;
+export const manifestKey = (name: string, version: string) =>
+  `models/${modelNameSchema.parse(name)}/${versionSchema.parse(version)}/manifest.json`;
 export const latestKey = (name: string) => `models/${modelNameSchema.parse(name)}/latest`;

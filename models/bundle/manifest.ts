@@ -91,8 +91,17 @@ export const manifestObject = z.object({
   createdAt: z.string(),
   imageSize: z.number().int().positive(),
   /** The VAE's latents z are scaled for diffusion as (z − shiftFactor)·scaleFactor, and back before decoding. */
-  latent: z.object({ channels: z.number().int().positive(), size: z.number().int().positive(), scaleFactor: z.number().positive(), shiftFactor: z.number() }),
-  tokenizer: z.object({ maxLength: z.number().int().min(3), padId: z.number().int().nonnegative(), vocabSize: z.number().int().positive() }),
+  latent: z.object({
+    channels: z.number().int().positive(),
+    size: z.number().int().positive(),
+    scaleFactor: z.number().positive(),
+    shiftFactor: z.number(),
+  }),
+  tokenizer: z.object({
+    maxLength: z.number().int().min(3),
+    padId: z.number().int().nonnegative(),
+    vocabSize: z.number().int().positive(),
+  }),
   networks: z.object({
     textEncoder: textEncoderConfigSchema,
     imageEncoder: imageEncoderConfigSchema,
@@ -101,7 +110,13 @@ export const manifestObject = z.object({
     upscaler: unetConfigSchema.optional(),
   }),
   diffusion: z.object({
-    schedule: z.object({ kind: z.enum(BETA_SCHEDULES), trainSteps: z.number().int().min(2), betaStart: z.number(), betaEnd: z.number(), zeroTerminalSnr: z.boolean() }),
+    schedule: z.object({
+      kind: z.enum(BETA_SCHEDULES),
+      trainSteps: z.number().int().min(2),
+      betaStart: z.number(),
+      betaEnd: z.number(),
+      zeroTerminalSnr: z.boolean(),
+    }),
     predictionType: z.enum(PREDICTION_TYPES),
     defaults: z.object({ steps: z.number().int().positive(), guidance: z.number(), sampler: z.enum(SAMPLER_NAMES) }),
     conventions: literals(DIFFUSION_CONVENTIONS),
@@ -116,7 +131,13 @@ export const manifestObject = z.object({
       noiseLevel: z.number().int().nonnegative(),
       steps: z.number().int().positive(),
       predictionType: z.enum(PREDICTION_TYPES),
-      schedule: z.object({ kind: z.enum(BETA_SCHEDULES), trainSteps: z.number().int().min(2), betaStart: z.number(), betaEnd: z.number(), zeroTerminalSnr: z.boolean() }),
+      schedule: z.object({
+        kind: z.enum(BETA_SCHEDULES),
+        trainSteps: z.number().int().min(2),
+        betaStart: z.number(),
+        betaEnd: z.number(),
+        zeroTerminalSnr: z.boolean(),
+      }),
       conventions: literals(UPSCALE_CONVENTIONS),
     })
     .optional(),
@@ -129,7 +150,15 @@ export const manifestObject = z.object({
     command: z.string(),
     commit: z.string(),
     backend: z.string(),
-    data: z.array(z.object({ name: z.string(), description: z.string(), licence: z.string(), attribution: z.string().optional(), count: z.number().int() })),
+    data: z.array(
+      z.object({
+        name: z.string(),
+        description: z.string(),
+        licence: z.string(),
+        attribution: z.string().optional(),
+        count: z.number().int(),
+      }),
+    ),
     stages: z.record(z.object({ steps: z.number().int(), wallSeconds: z.number(), finalLoss: z.number().optional() })),
   }),
   /** Max error of each exported graph against the trained tfjs network on a check input (relative to output scale). */
@@ -160,6 +189,13 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
 
 /** A bundle's version: the content hash of its files (path and SHA-256 of each), so equal files mean an equal version. */
 export async function bundleVersion(files: Manifest['files']): Promise<string> {
-  const hash = await sha256Hex(new TextEncoder().encode(Object.entries(files).sort().map(([p, f]) => `${p}:${f.sha256}`).join('\n')));
+  const hash = await sha256Hex(
+    new TextEncoder().encode(
+      Object.entries(files)
+        .sort()
+        .map(([p, f]) => `${p}:${f.sha256}`)
+        .join('\n'),
+    ),
+  );
   return hash.slice(0, 16);
 }

@@ -45,7 +45,7 @@ function rotl(x: number, k: number): number {
   return (x << k) | (x >>> (32 - k));
 }
 
-const LN2 = 0.6931471805599453;
+const LN2 = Math.LN2;
 
 /** Natural log for x in (0, 1] from basic arithmetic only: x = m·2^e with m in [√½, √2), ln m by the atanh series. */
 export function portableLog(x: number): number {

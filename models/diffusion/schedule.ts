@@ -66,7 +66,10 @@ export function rescaleZeroTerminalSnr(betas: Float64Array): Float64Array {
   const T = betas.length;
   const sqrtAbar = new Float64Array(T);
   let acc = 1;
-  for (let i = 0; i < T; i++) sqrtAbar[i] = Math.sqrt((acc *= 1 - betas[i]));
+  for (let i = 0; i < T; i++) {
+    acc *= 1 - betas[i];
+    sqrtAbar[i] = Math.sqrt(acc);
+  }
   const first = sqrtAbar[0];
   const last = sqrtAbar[T - 1];
   for (let i = 0; i < T; i++) sqrtAbar[i] = ((sqrtAbar[i] - last) * first) / (first - last);

@@ -40,7 +40,9 @@ export const ATTENTION_KINDS = ['none', 'self', 'self+cross'] as const;
 export const unetLevelSchema = z.object({
   channels: positiveInt,
   resBlocks: positiveInt,
-  attention: z.enum(ATTENTION_KINDS, { errorMap: (_issue, ctx) => ({ message: `unknown layer type '${String(ctx.data)}' (expected ${ATTENTION_KINDS.join(', ')})` }) }),
+  attention: z.enum(ATTENTION_KINDS, {
+    errorMap: (_issue, ctx) => ({ message: `unknown layer type '${String(ctx.data)}' (expected ${ATTENTION_KINDS.join(', ')})` }),
+  }),
 });
 
 export const unetConfigSchema = z.object({

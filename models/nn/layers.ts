@@ -13,14 +13,29 @@ export function gelu<T>(ops: Ops<T>, x: T): T {
   return ops.mul(ops.scale(x, 0.5), ops.addScalar(ops.tanh(inner), 1));
 }
 
-export function dense<T>(ops: Ops<T>, name: string, x: T, inDim: number, outDim: number, options: { bias?: boolean; zeroInit?: boolean } = {}): T {
+export function dense<T>(
+  ops: Ops<T>,
+  name: string,
+  x: T,
+  inDim: number,
+  outDim: number,
+  options: { bias?: boolean; zeroInit?: boolean } = {},
+): T {
   const w = ops.param(`${name}.weight`, [inDim, outDim], options.zeroInit ? { kind: 'zeros' } : { kind: 'fan-in', fanIn: inDim });
   const b = options.bias === false ? undefined : ops.param(`${name}.bias`, [outDim], { kind: 'zeros' });
   return ops.linear(x, w, b);
 }
 
 /** k×k convolution; stride 2 pads only bottom/right (as Stable Diffusion's downsampler) so sizes halve exactly. */
-export function conv<T>(ops: Ops<T>, name: string, x: T, cin: number, cout: number, k: number, options: { stride?: number; zeroInit?: boolean } = {}): T {
+export function conv<T>(
+  ops: Ops<T>,
+  name: string,
+  x: T,
+  cin: number,
+  cout: number,
+  k: number,
+  options: { stride?: number; zeroInit?: boolean } = {},
+): T {
   const stride = options.stride ?? 1;
   const p = k >> 1;
   const pad: [number, number, number, number] = stride === 1 ? [p, p, p, p] : [0, k - stride, 0, k - stride];

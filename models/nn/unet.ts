@@ -38,7 +38,8 @@ export function unet<T>(ops: Ops<T>, cfg: UnetConfig, inputs: UnetInputs<T>): T 
   const ctx = inputs.context && cfg.contextDim > 0 ? { states: inputs.context, dim: cfg.contextDim } : undefined;
   const attend = (name: string, h: T, ch: number, kind: UnetLevel['attention']) => {
     if (kind === 'none') return h;
-    if (kind === 'self+cross' && !ctx) throw new InvalidArgumentError('inputs.context', 'this U-Net cross-attends to text; pass the text hidden states');
+    if (kind === 'self+cross' && !ctx)
+      throw new InvalidArgumentError('inputs.context', 'this U-Net cross-attends to text; pass the text hidden states');
     return spatialTransformer(ops, name, h, ch, groups, heads, kind === 'self+cross' ? ctx : undefined);
   };
 

@@ -15,7 +15,8 @@ export function filterToOihw(data: Float32Array, shape: readonly number[]): Floa
   const out = new Float32Array(data.length);
   for (let a = 0; a < kh; a++)
     for (let b = 0; b < kw; b++)
-      for (let c = 0; c < cin; c++) for (let o = 0; o < cout; o++) out[((o * cin + c) * kh + a) * kw + b] = data[((a * kw + b) * cin + c) * cout + o];
+      for (let c = 0; c < cin; c++)
+        for (let o = 0; o < cout; o++) out[((o * cin + c) * kh + a) * kw + b] = data[((a * kw + b) * cin + c) * cout + o];
   return out;
 }
 
@@ -25,6 +26,7 @@ export function filterFromOihw(data: Float32Array, shape: readonly number[]): Fl
   const out = new Float32Array(data.length);
   for (let a = 0; a < kh; a++)
     for (let b = 0; b < kw; b++)
-      for (let c = 0; c < cin; c++) for (let o = 0; o < cout; o++) out[((a * kw + b) * cin + c) * cout + o] = data[((o * cin + c) * kh + a) * kw + b];
+      for (let c = 0; c < cin; c++)
+        for (let o = 0; o < cout; o++) out[((a * kw + b) * cin + c) * cout + o] = data[((o * cin + c) * kh + a) * kw + b];
   return out;
 }

@@ -20,7 +20,8 @@ function build(name: string, weights: WeightMap, options: OnnxOpsOptions, body: 
   const ops = onnxOps(graph, weights, options);
   body(ops);
   const unused = ops.unusedWeights();
-  if (unused.length > 0) throw new InvalidArgumentError('weights', `${name}: ${unused.length} weights not used by the network, e.g. '${unused[0]}'`);
+  if (unused.length > 0)
+    throw new InvalidArgumentError('weights', `${name}: ${unused.length} weights not used by the network, e.g. '${unused[0]}'`);
   return encodeModel(graph, { network: name, weights: options.fp16Weights ? 'float16' : 'float32' });
 }
 
@@ -65,7 +66,13 @@ export function exportVaeDecoder(cfg: VaeConfig, imageSize: number, weights: Wei
  * sample [B, C, H, W], timestep [B], and per config encoder_hidden_states [B, T, D] (text),
  * low_res [B, C', H/2, W/2] (upscaler) and noise_level [B] → out_sample.
  */
-export function exportUnet(cfg: UnetConfig, sampleSize: number, contextLength: number, weights: WeightMap, options: OnnxOpsOptions = {}): Uint8Array {
+export function exportUnet(
+  cfg: UnetConfig,
+  sampleSize: number,
+  contextLength: number,
+  weights: WeightMap,
+  options: OnnxOpsOptions = {},
+): Uint8Array {
   const upscaler = cfg.conditionChannels > 0;
   return build(upscaler ? 'upscaler' : 'unet', weights, options, (ops) => {
     const [u, up] = [GRAPHS.unet.inputs, GRAPHS.upscaler.inputs];

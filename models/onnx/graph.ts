@@ -66,7 +66,13 @@ export class OnnxGraph {
   }
 
   floatInitializer(hint: string, dims: number[], values: Float32Array, exactName = false): string {
-    return this.initializer(hint, dims, 'float32', new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength)), exactName);
+    return this.initializer(
+      hint,
+      dims,
+      'float32',
+      new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength)),
+      exactName,
+    );
   }
 
   int64Initializer(hint: string, values: number[], scalar = false): string {

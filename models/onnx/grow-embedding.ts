@@ -12,7 +12,7 @@ const BYTES: Record<number, number> = { [onnx.TensorProto.DataType.FLOAT]: 4, [o
 export function growEmbedding(model: Uint8Array, tablePrefix: string, rows: number): Uint8Array {
   const m = onnx.ModelProto.decode(model);
   const table = m.graph?.initializer?.find((t) => String(t.name).startsWith(tablePrefix));
-  if (!table || !table.rawData || table.dims?.length !== 2) throw new InvalidArgumentError('model', `no 2-D raw initializer named ${tablePrefix}*`);
+  if (!table?.rawData || table.dims?.length !== 2) throw new InvalidArgumentError('model', `no 2-D raw initializer named ${tablePrefix}*`);
   const width = BYTES[table.dataType ?? -1];
   if (!width) throw new InvalidArgumentError('model', `${table.name}: data type ${table.dataType} is neither float32 nor float16`);
   const [n, d] = table.dims.map(Number);

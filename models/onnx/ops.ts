@@ -73,7 +73,9 @@ export function onnxOps(graph: OnnxGraph, weights: WeightMap, options: OnnxOpsOp
     if (cached) return cached;
     if (!x.weight) {
       const converted =
-        layout === 'conv' ? node('Transpose', [x.name], { perm: { ints: [3, 2, 0, 1] } }) : node('Reshape', [x.name, ints([x.shape[0], 1, 1])]);
+        layout === 'conv'
+          ? node('Transpose', [x.name], { perm: { ints: [3, 2, 0, 1] } })
+          : node('Reshape', [x.name, ints([x.shape[0], 1, 1])]);
       materialised.set(key, converted);
       return converted;
     }
@@ -110,8 +112,10 @@ export function onnxOps(graph: OnnxGraph, weights: WeightMap, options: OnnxOpsOp
       if (options.params) return options.params(name, shape, init);
       const w = weights.get(name);
       if (!w) throw new InvalidArgumentError(name, 'no trained weight with this name in the export');
-      if (w.shape.join() !== shape.join()) throw new InvalidArgumentError(name, `weight shape [${w.shape}] does not match the network's [${shape}]`);
-      if (w.data.length !== weightSize(shape)) throw new InvalidArgumentError(name, `weight has ${w.data.length} values, shape needs ${weightSize(shape)}`);
+      if (w.shape.join() !== shape.join())
+        throw new InvalidArgumentError(name, `weight shape [${w.shape}] does not match the network's [${shape}]`);
+      if (w.data.length !== weightSize(shape))
+        throw new InvalidArgumentError(name, `weight has ${w.data.length} values, shape needs ${weightSize(shape)}`);
       used.add(name);
       return { name: `param:${name}`, shape, image: false, weight: { ...w, param: name } };
     },
@@ -164,7 +168,10 @@ export function onnxOps(graph: OnnxGraph, weights: WeightMap, options: OnnxOpsOp
     sum(x, axis) {
       plain(x, 'sum');
       const a = axis < 0 ? x.shape.length + axis : axis;
-      return sym(node('ReduceSum', [x.name, ints([a])], { keepdims: { i: 0 } }), x.shape.filter((_, i) => i !== a));
+      return sym(
+        node('ReduceSum', [x.name, ints([a])], { keepdims: { i: 0 } }),
+        x.shape.filter((_, i) => i !== a),
+      );
     },
 
     meanAll: (x) => sym(node('ReduceMean', [value(x)], { keepdims: { i: 0 } }), []),
@@ -180,7 +187,10 @@ export function onnxOps(graph: OnnxGraph, weights: WeightMap, options: OnnxOpsOp
     },
     transpose(x, perm) {
       plain(x, 'transpose');
-      return sym(node('Transpose', [x.name], { perm: { ints: perm } }), perm.map((p) => x.shape[p]));
+      return sym(
+        node('Transpose', [x.name], { perm: { ints: perm } }),
+        perm.map((p) => x.shape[p]),
+      );
     },
     concat(xs, axis) {
       const isImage = xs[0].image;
@@ -190,12 +200,23 @@ export function onnxOps(graph: OnnxGraph, weights: WeightMap, options: OnnxOpsOp
       const physical = isImage ? IMAGE_AXIS[logical] : logical;
       const shape = [...xs[0].shape];
       shape[logical] = xs.reduce((s, x) => s + x.shape[logical], 0);
-      return sym(node('Concat', xs.map((x) => value(x)), { axis: { i: physical } }), shape, isImage);
+      return sym(
+        node(
+          'Concat',
+          xs.map((x) => value(x)),
+          { axis: { i: physical } },
+        ),
+        shape,
+        isImage,
+      );
     },
     selectIndex(x, index) {
       plain(x, 'selectIndex');
       const idx = graph.int64Initializer('index', [index], true);
-      return sym(node('Gather', [x.name, idx], { axis: { i: 1 } }), x.shape.filter((_, i) => i !== 1));
+      return sym(
+        node('Gather', [x.name, idx], { axis: { i: 1 } }),
+        x.shape.filter((_, i) => i !== 1),
+      );
     },
 
     conv2d(x, w, b, { stride = 1, pad }: ConvOptions) {

@@ -44,8 +44,14 @@ function concatBatch(a: Tensor, b: Tensor): Tensor {
 }
 
 /** VAE latents → the diffusion space: (z − shift)·scale; and back, before decoding. */
-const toDiffusion = (t: Tensor, { scaleFactor, shiftFactor }: PipelineManifest['latent']): Tensor => ({ data: t.data.map((v) => (v - shiftFactor) * scaleFactor), dims: t.dims });
-const toVae = (t: Tensor, { scaleFactor, shiftFactor }: PipelineManifest['latent']): Tensor => ({ data: t.data.map((v) => v / scaleFactor + shiftFactor), dims: t.dims });
+const toDiffusion = (t: Tensor, { scaleFactor, shiftFactor }: PipelineManifest['latent']): Tensor => ({
+  data: t.data.map((v) => (v - shiftFactor) * scaleFactor),
+  dims: t.dims,
+});
+const toVae = (t: Tensor, { scaleFactor, shiftFactor }: PipelineManifest['latent']): Tensor => ({
+  data: t.data.map((v) => v / scaleFactor + shiftFactor),
+  dims: t.dims,
+});
 
 /**
  * Text-to-image (and img2img): seeded initial latents, the sampler loop with classifier-free guidance
@@ -58,7 +64,8 @@ export async function generate(runtime: DiffusionRuntime, manifest: PipelineMani
   const guidance = requireInRange('guidance', o.guidance ?? d.defaults.guidance, 0, 50);
   const sampler = parseSamplerName(o.sampler ?? d.defaults.sampler);
   requireInteger('seed', o.seed, 0, 0xffffffff);
-  if (o.cond.dims.join() !== o.uncond.dims.join()) throw new InvalidArgumentError('uncond', `dims [${o.uncond.dims}] differ from cond [${o.cond.dims}]`);
+  if (o.cond.dims.join() !== o.uncond.dims.join())
+    throw new InvalidArgumentError('uncond', `dims [${o.uncond.dims}] differ from cond [${o.cond.dims}]`);
   const batch = o.cond.dims[0];
   const { channels, size } = manifest.latent;
   const latentDims = [batch, channels, size, size];
@@ -82,11 +89,18 @@ export async function generate(runtime: DiffusionRuntime, manifest: PipelineMani
     if (guidance === 1) return (await runtime.unet(x, new Float32Array(batch).fill(t), o.cond)).data;
     const both = await runtime.unet(concatBatch(x, x), new Float32Array(2 * batch).fill(t), context);
     const half = both.data.length / 2;
-    return classifierFreeGuidance(both.data.subarray(0, half), both.data.subarray(half), { scale: guidance, rescale: o.guidanceRescale ?? 0, batch });
+    return classifierFreeGuidance(both.data.subarray(0, half), both.data.subarray(half), {
+      scale: guidance,
+      rescale: o.guidanceRescale ?? 0,
+      batch,
+    });
   };
   x = await denoise(run, x, start, guided, o, async (i, x0) => {
     const last = i + 1 === run.timesteps.length;
-    const preview = o.previewEvery && (i + 1) % o.previewEvery === 0 && !last ? await runtime.decode(toVae({ data: x0, dims: latentDims }, manifest.latent)) : undefined;
+    const preview =
+      o.previewEvery && (i + 1) % o.previewEvery === 0 && !last
+        ? await runtime.decode(toVae({ data: x0, dims: latentDims }, manifest.latent))
+        : undefined;
     o.onStep?.({ step: i + 1 - start, total: run.timesteps.length - start, preview });
   });
   const image = await runtime.decode(toVae({ data: x, dims: latentDims }, manifest.latent));
@@ -134,11 +148,18 @@ export async function upscaleImage(
   const rng = createRng((seed ^ 0x9e3779b9) >>> 0);
   const [b, c, h, w] = low.dims;
   const noiseLevel = new Float32Array(b).fill(up.noiseLevel);
-  const lowAug: Tensor = { data: up.noiseLevel > 0 ? qSample(schedule, low.data, rng.fill(low.data.length), up.noiseLevel) : low.data, dims: low.dims };
-  const run = createSampler('dpmpp-2m', schedule, { steps: requireInteger('steps', steps ?? up.steps, 1, up.schedule.trainSteps), predictionType: up.predictionType });
+  const lowAug: Tensor = {
+    data: up.noiseLevel > 0 ? qSample(schedule, low.data, rng.fill(low.data.length), up.noiseLevel) : low.data,
+    dims: low.dims,
+  };
+  const run = createSampler('dpmpp-2m', schedule, {
+    steps: requireInteger('steps', steps ?? up.steps, 1, up.schedule.trainSteps),
+    predictionType: up.predictionType,
+  });
   const dims = [b, c, h * up.factor, w * up.factor];
   const upscale = runtime.upscale;
-  const net = async (sample: Float32Array, t: number) => (await upscale({ data: sample, dims }, new Float32Array(b).fill(t), lowAug, noiseLevel)).data;
+  const net = async (sample: Float32Array, t: number) =>
+    (await upscale({ data: sample, dims }, new Float32Array(b).fill(t), lowAug, noiseLevel)).data;
   const x = await denoise(run, rng.fill(dims.reduce((p, q) => p * q, 1)), 0, net, { signal, yieldToEvents });
   const base = bicubicUpsample(low, up.factor).data;
   return { data: x.map((r, i) => r + base[i]), dims };

@@ -12,7 +12,8 @@ export function nhwcToNchw(data: ArrayLike<number>, dims: readonly number[]): Fl
   const [n, h, w, c] = dims;
   const out = new Float32Array(data.length);
   for (let b = 0; b < n; b++)
-    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let ch = 0; ch < c; ch++) out[((b * c + ch) * h + y) * w + x] = data[((b * h + y) * w + x) * c + ch];
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) for (let ch = 0; ch < c; ch++) out[((b * c + ch) * h + y) * w + x] = data[((b * h + y) * w + x) * c + ch];
   return out;
 }
 
@@ -24,7 +25,10 @@ export function batchToImages(data: Float32Array, dims: readonly number[]): { wi
 }
 
 /** Stack same-size HWC float images into one NCHW batch (the inverse of batchToImages). */
-export function imagesToBatch(images: readonly { width: number; height: number; data: Float32Array }[]): { data: Float32Array; dims: number[] } {
+export function imagesToBatch(images: readonly { width: number; height: number; data: Float32Array }[]): {
+  data: Float32Array;
+  dims: number[];
+} {
   const { width: w, height: h } = images[0];
   const c = images[0].data.length / (w * h);
   const hwc = new Float32Array(images.length * w * h * c);

@@ -30,12 +30,24 @@ export function ortRuntime(ort: OrtModuleLike, s: BundleSessions): DiffusionRunt
       const { inputs: i, outputs: o } = GRAPHS.unet;
       return out((await s.unet.run({ [i.sample]: f(sample), [i.timestep]: v(timestep), [i.context]: f(context) }))[o.out]);
     },
-    decode: async (latents) => out((await s.vaeDecoder.run({ [GRAPHS.vaeDecoder.inputs.latents]: f(latents) }))[GRAPHS.vaeDecoder.outputs.image]),
-    encode: s.vaeEncoder ? async (image) => out((await s.vaeEncoder!.run({ [GRAPHS.vaeEncoder.inputs.image]: f(image) }))[GRAPHS.vaeEncoder.outputs.mean]) : undefined,
+    decode: async (latents) =>
+      out((await s.vaeDecoder.run({ [GRAPHS.vaeDecoder.inputs.latents]: f(latents) }))[GRAPHS.vaeDecoder.outputs.image]),
+    encode: s.vaeEncoder
+      ? async (image) => out((await s.vaeEncoder!.run({ [GRAPHS.vaeEncoder.inputs.image]: f(image) }))[GRAPHS.vaeEncoder.outputs.mean])
+      : undefined,
     upscale: s.upscaler
       ? async (sample, timestep, lowRes, noiseLevel) => {
           const { inputs: i, outputs: o } = GRAPHS.upscaler;
-          return out((await s.upscaler!.run({ [i.sample]: f(sample), [i.timestep]: v(timestep), [i.lowRes]: f(lowRes), [i.noiseLevel]: v(noiseLevel) }))[o.out]);
+          return out(
+            (
+              await s.upscaler!.run({
+                [i.sample]: f(sample),
+                [i.timestep]: v(timestep),
+                [i.lowRes]: f(lowRes),
+                [i.noiseLevel]: v(noiseLevel),
+              })
+            )[o.out],
+          );
         }
       : undefined,
   };

@@ -31,7 +31,12 @@ export function selfContainedTokenizerJson(json: Json, maxLength: number, option
   const tok = (t: { id: number; content: string }) => ({ id: t.content, ids: [t.id], tokens: [t.content] });
   out.normalizer = {
     type: 'Sequence',
-    normalizers: [{ type: 'NFKC' }, { type: 'Replace', pattern: { Regex: WHITESPACE }, content: ' ' }, { type: 'Strip', strip_left: true, strip_right: true }, { type: 'Lowercase' }],
+    normalizers: [
+      { type: 'NFKC' },
+      { type: 'Replace', pattern: { Regex: WHITESPACE }, content: ' ' },
+      { type: 'Strip', strip_left: true, strip_right: true },
+      { type: 'Lowercase' },
+    ],
   };
   const seq = (id: 'A' | 'B') => ({ Sequence: { id, type_id: 0 } });
   const sp = (t: { content: string }) => ({ SpecialToken: { id: t.content, type_id: 0 } });
@@ -42,7 +47,14 @@ export function selfContainedTokenizerJson(json: Json, maxLength: number, option
     special_tokens: { [bos.content]: tok(bos), [eos.content]: tok(eos) },
   };
   out.truncation = { direction: 'Right', max_length: maxLength, strategy: 'LongestFirst', stride: 0 };
-  out.padding = { strategy: { Fixed: maxLength }, direction: 'Right', pad_to_multiple_of: null, pad_id: pad.id, pad_type_id: 0, pad_token: pad.content };
+  out.padding = {
+    strategy: { Fixed: maxLength },
+    direction: 'Right',
+    pad_to_multiple_of: null,
+    pad_id: pad.id,
+    pad_type_id: 0,
+    pad_token: pad.content,
+  };
   out.decoder = { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true };
   return out;
 }

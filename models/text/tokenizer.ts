@@ -21,7 +21,12 @@ export interface PromptTokenizer {
   unrepresentable(prompt: string): string[];
 }
 
-const tokenizerJsonSchema = z.object({ model: z.object({ vocab: z.record(z.number()) }).passthrough(), added_tokens: z.array(z.object({ id: z.number(), content: z.string() })) }).passthrough();
+const tokenizerJsonSchema = z
+  .object({
+    model: z.object({ vocab: z.record(z.number()) }).passthrough(),
+    added_tokens: z.array(z.object({ id: z.number(), content: z.string() })),
+  })
+  .passthrough();
 
 /** The 256 characters GPT-2's byte-level BPE uses for the bytes 0–255 (printable ones map to themselves). */
 export function byteLevelAlphabet(): string[] {
@@ -41,8 +46,10 @@ export function normalizePrompt(prompt: string): string {
  */
 export function loadTokenizer(tokenizerJson: unknown, maxLength: number): PromptTokenizer {
   const parsed = tokenizerJsonSchema.safeParse(tokenizerJson);
-  if (!parsed.success) throw new InvalidArgumentError('tokenizer.json', `not a byte-level BPE tokenizer file: ${parsed.error.issues[0].message}`);
-  if (!Number.isInteger(maxLength) || maxLength < 3) throw new InvalidArgumentError('maxLength', `must be an integer >= 3, got ${maxLength}`);
+  if (!parsed.success)
+    throw new InvalidArgumentError('tokenizer.json', `not a byte-level BPE tokenizer file: ${parsed.error.issues[0].message}`);
+  if (!Number.isInteger(maxLength) || maxLength < 3)
+    throw new InvalidArgumentError('maxLength', `must be an integer >= 3, got ${maxLength}`);
   const special = new Map(parsed.data.added_tokens.map((t) => [t.content, t.id]));
   const id = (name: keyof typeof SPECIAL_TOKENS) => {
     const v = special.get(SPECIAL_TOKENS[name]);
@@ -71,7 +78,10 @@ export function loadTokenizer(tokenizerJson: unknown, maxLength: number): Prompt
     padId: pad,
     vocabSize,
     countTokens: (prompt) => raw(prompt).length,
-    unrepresentable: (prompt) => (missingBytes.size === 0 ? [] : [...new Set(normalizePrompt(prompt))].filter((ch) => [...utf8.encode(ch)].some((b) => missingBytes.has(b)))),
+    unrepresentable: (prompt) =>
+      missingBytes.size === 0
+        ? []
+        : [...new Set(normalizePrompt(prompt))].filter((ch) => [...utf8.encode(ch)].some((b) => missingBytes.has(b))),
     encode,
     encodeBatch(prompts) {
       const ids = new Int32Array(prompts.length * maxLength);
@@ -82,10 +92,15 @@ export function loadTokenizer(tokenizerJson: unknown, maxLength: number): Prompt
 }
 
 /** Why a prompt cannot be encoded faithfully (too many tokens, or characters the vocabulary lacks), if it cannot. */
-export function promptProblem(tokenizer: PromptTokenizer, prompt: string): { code: 'prompt_too_long' | 'unsupported_text'; message: string } | undefined {
+export function promptProblem(
+  tokenizer: PromptTokenizer,
+  prompt: string,
+): { code: 'prompt_too_long' | 'unsupported_text'; message: string } | undefined {
   const n = tokenizer.countTokens(prompt);
-  if (n > tokenizer.maxLength - 2) return { code: 'prompt_too_long', message: `has ${n} tokens; this model takes at most ${tokenizer.maxLength - 2}` };
+  if (n > tokenizer.maxLength - 2)
+    return { code: 'prompt_too_long', message: `has ${n} tokens; this model takes at most ${tokenizer.maxLength - 2}` };
   const lost = tokenizer.unrepresentable(prompt);
-  if (lost.length) return { code: 'unsupported_text', message: `has characters this model's vocabulary cannot represent: ${lost.slice(0, 8).join(' ')}` };
+  if (lost.length)
+    return { code: 'unsupported_text', message: `has characters this model's vocabulary cannot represent: ${lost.slice(0, 8).join(' ')}` };
   return undefined;
 }

@@ -19,12 +19,23 @@ interface Tally {
  * Sustained load: `connections` clients, each sending one request after another for `seconds`, in turn a
  * cached embedding, an uncached one (a prompt never sent before) and a 64 KiB range of a model file.
  */
-async function loadRun(send: Record<'cached' | 'uncached' | 'range', (i: number) => Promise<Response>>, connections: number, seconds: number, progress: (line: string) => void) {
-  const tallies = Object.fromEntries(Object.keys(send).map((k) => [k, { ms: [], byStatus: {}, networkErrors: 0 } as Tally])) as Record<keyof typeof send, Tally>;
+async function loadRun(
+  send: Record<'cached' | 'uncached' | 'range', (i: number) => Promise<Response>>,
+  connections: number,
+  seconds: number,
+  progress: (line: string) => void,
+) {
+  const tallies = Object.fromEntries(Object.keys(send).map((k) => [k, { ms: [], byStatus: {}, networkErrors: 0 } as Tally])) as Record<
+    keyof typeof send,
+    Tally
+  >;
   const kinds = Object.keys(send) as (keyof typeof send)[];
   const end = performance.now() + seconds * 1000;
   let sent = 0;
-  const ticker = setInterval(() => progress(`load: ${sent} requests, ${Math.max(0, (end - performance.now()) / 1000).toFixed(0)} s left`), 10_000);
+  const ticker = setInterval(
+    () => progress(`load: ${sent} requests, ${Math.max(0, (end - performance.now()) / 1000).toFixed(0)} s left`),
+    10_000,
+  );
   await Promise.all(
     Array.from({ length: connections }, async (_, c) => {
       for (let k = c; performance.now() < end; k += connections) {
@@ -44,9 +55,16 @@ async function loadRun(send: Record<'cached' | 'uncached' | 'range', (i: number)
     }),
   );
   clearInterval(ticker);
-  const summary = (t: Tally) => ({ requests: t.ms.length, p50: pct(t.ms, 50), p99: pct(t.ms, 99), byStatus: t.byStatus, networkErrors: t.networkErrors });
+  const summary = (t: Tally) => ({
+    requests: t.ms.length,
+    p50: pct(t.ms, 50),
+    p99: pct(t.ms, 99),
+    byStatus: t.byStatus,
+    networkErrors: t.networkErrors,
+  });
   const all = Object.values(tallies);
-  const count = (pred: (status: number) => boolean) => all.reduce((s, t) => s + Object.entries(t.byStatus).reduce((a, [st, n]) => a + (pred(Number(st)) ? n : 0), 0), 0);
+  const count = (pred: (status: number) => boolean) =>
+    all.reduce((s, t) => s + Object.entries(t.byStatus).reduce((a, [st, n]) => a + (pred(Number(st)) ? n : 0), 0), 0);
   return {
     connections,
     seconds,
@@ -75,14 +93,33 @@ export async function edgeBench(args: BenchArgs): Promise<unknown> {
     let errors = 0;
     const embed = async (prompt: string) => {
       const t0 = performance.now();
-      const res = await fetch(`${base}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'bench', prompts: [prompt], format: 'f16' }) });
+      const res = await fetch(`${base}/v1/embeddings`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'bench', prompts: [prompt], format: 'f16' }),
+      });
       await res.arrayBuffer();
       if (!res.ok) errors++;
       return { ms: performance.now() - t0, cache: res.headers.get('x-cache') };
     };
     // Prompts that fill the 16-token context (14 tokens + <bos>, <eos>), each distinct for the uncached runs.
     const tok = loadTokenizer(JSON.parse(bundle.tokenizerJson), bundle.maxLength);
-    const words = ['a', 'small', 'red', 'circle', 'large', 'blue', 'square', 'above', 'green', 'triangle', 'face', 'emoji', 'orange', 'style'];
+    const words = [
+      'a',
+      'small',
+      'red',
+      'circle',
+      'large',
+      'blue',
+      'square',
+      'above',
+      'green',
+      'triangle',
+      'face',
+      'emoji',
+      'orange',
+      'style',
+    ];
     const prompt = (i: number) => {
       const out: string[] = [];
       for (let k = 0; ; k++) {
@@ -102,12 +139,14 @@ export async function edgeBench(args: BenchArgs): Promise<unknown> {
     for (let i = 0; i < n; i++) cached.push((await embed(prompt(0))).ms);
     const t0 = performance.now();
     let next = 0;
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      while (next < n) {
-        next++;
-        await embed(prompt(next % 50));
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < n) {
+          next++;
+          await embed(prompt(next % 50));
+        }
+      }),
+    );
     const rps = n / ((performance.now() - t0) / 1000);
     const fileUrl = `${base}/v1/models/bench/${bundle.version}/${BUNDLE_FILES.unet}`;
     const f0 = performance.now();
@@ -124,7 +163,8 @@ export async function edgeBench(args: BenchArgs): Promise<unknown> {
       while (words.length > 0 && tok.countTokens(`${words.join(' ')} ${i}`) > bundle.maxLength - 2) words.pop();
       return `${words.join(' ')} ${i}`;
     };
-    const post = (body: unknown) => fetch(`${base}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const post = (body: unknown) =>
+      fetch(`${base}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const load =
       loadSeconds > 0
         ? await loadRun(
@@ -132,7 +172,10 @@ export async function edgeBench(args: BenchArgs): Promise<unknown> {
               cached: () => post({ model: 'bench', prompts: [prompt(0)], format: 'f16' }),
               // Never sent before: a number and as many words of prompt(i) as fit, so each is a text-encoder run and a cache write.
               uncached: (i) => post({ model: 'bench', prompts: [fresh(i)], format: 'f16' }),
-              range: (i) => fetch(fileUrl, { headers: { range: `bytes=${(i * 65536) % (bytes / 20 - 65536)}-${((i * 65536) % (bytes / 20 - 65536)) + 65535}` } }),
+              range: (i) =>
+                fetch(fileUrl, {
+                  headers: { range: `bytes=${(i * 65536) % (bytes / 20 - 65536)}-${((i * 65536) % (bytes / 20 - 65536)) + 65535}` },
+                }),
             },
             args.int('load-connections', 200),
             loadSeconds,

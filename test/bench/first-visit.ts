@@ -48,8 +48,16 @@ export async function firstVisitBench(args: BenchArgs): Promise<unknown> {
         }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-ready', 'data-done'] });
       });
       await page.goto(`${site.url}/index.html?model=${model}&backend=${backend}&edge=${encodeURIComponent(edge)}`);
-      await page.waitForFunction(() => (window as unknown as { marks: { done?: number } }).marks.done !== undefined || document.body.dataset.ready === 'error', undefined, { timeout: 300_000 });
-      const r = await page.evaluate(() => ({ marks: (window as unknown as { marks: { ready: number; done: number } }).marks, backend: document.body.dataset.backend ?? '', plan: JSON.parse(document.body.dataset.plan ?? 'null') as unknown }));
+      await page.waitForFunction(
+        () => (window as unknown as { marks: { done?: number } }).marks.done !== undefined || document.body.dataset.ready === 'error',
+        undefined,
+        { timeout: 300_000 },
+      );
+      const r = await page.evaluate(() => ({
+        marks: (window as unknown as { marks: { ready: number; done: number } }).marks,
+        backend: document.body.dataset.backend ?? '',
+        plan: JSON.parse(document.body.dataset.plan ?? 'null') as unknown,
+      }));
       await page.close();
       return { msToReady: r.marks.ready, msToFirstImage: r.marks.done, backend: r.backend, plan: r.plan };
     };
@@ -57,7 +65,14 @@ export async function firstVisitBench(args: BenchArgs): Promise<unknown> {
     args.progress(`first visit: ready after ${cold.msToReady.toFixed(0)} ms, first image after ${cold.msToFirstImage.toFixed(0)} ms`);
     const warm = await visit();
     args.progress(`second visit: ready after ${warm.msToReady.toFixed(0)} ms, first image after ${warm.msToFirstImage.toFixed(0)} ms`);
-    return { bench: 'first-visit', model, requestedBackend: backend, firstVisit: cold, secondVisit: warm, goal: { firstVisitMsToFirstImage: 5000 } };
+    return {
+      bench: 'first-visit',
+      model,
+      requestedBackend: backend,
+      firstVisit: cold,
+      secondVisit: warm,
+      goal: { firstVisitMsToFirstImage: 5000 },
+    };
   } finally {
     await browser.close();
     await site.close();

@@ -82,7 +82,11 @@ export async function trainStepBench(args: BenchArgs): Promise<unknown> {
   const threads = args.int('threads', availableParallelism());
   const objective = benchObjective(batch);
   const counter = flopCounter();
-  unet(counter.ops, BENCH_UNET, { sample: { shape: [batch, 16, 16, 4] }, timestep: { shape: [batch] }, context: { shape: [batch, TEXT_LENGTH, BENCH_UNET.contextDim] } });
+  unet(counter.ops, BENCH_UNET, {
+    sample: { shape: [batch, 16, 16, 4] },
+    timestep: { shape: [batch] },
+    context: { shape: [batch, TEXT_LENGTH, BENCH_UNET.contextDim] },
+  });
   const forwardFlops = counter.flops();
 
   const settings = { seed: 1, weightDecay: 0, clipNorm: 1, emaDecay: 0.999 };
@@ -120,10 +124,24 @@ export async function trainStepBench(args: BenchArgs): Promise<unknown> {
   const gflops = (ms: number) => Number(((3 * forwardFlops) / (ms * 1e6)).toFixed(1));
   return {
     bench: 'train-step',
-    config: { latents: [4, 16, 16], baseChannels: 64, resolutions: 2, attention: 'self+cross at 8x8', textLength: TEXT_LENGTH, batch, threads },
+    config: {
+      latents: [4, 16, 16],
+      baseChannels: 64,
+      resolutions: 2,
+      attention: 'self+cross at 8x8',
+      textLength: TEXT_LENGTH,
+      batch,
+      threads,
+    },
     parameters: ortEngine.params.reduce((s, p) => s + p.size, 0),
     forwardGflop: forwardFlops / 1e9,
-    ort: { msPerStep: ortMs, minMsPerStep: Math.min(...ortTimes), forwardMs, achievedGflops: gflops(ortMs), peakRssMiB: Math.round(peakRssMiB) },
+    ort: {
+      msPerStep: ortMs,
+      minMsPerStep: Math.min(...ortTimes),
+      forwardMs,
+      achievedGflops: gflops(ortMs),
+      peakRssMiB: Math.round(peakRssMiB),
+    },
     wasm: { msPerStep: wasmMs, achievedGflops: gflops(wasmMs) },
     ratios: { wasmOverOrt: Number((wasmMs / ortMs).toFixed(2)), ortStepOverForward: Number((ortMs / forwardMs).toFixed(2)) },
     goals: { wasmOverOrt: '>= 6', ortStepOverForward: '<= 4' },

@@ -45,7 +45,9 @@ export async function unetStepBench(args: BenchArgs): Promise<unknown> {
   };
   const time = async (ort: typeof ortNode | typeof ortWeb, options: object) => {
     const session = await (ort as typeof ortNode).InferenceSession.create(bytes, options);
-    const inputs = Object.fromEntries(Object.entries(feeds).map(([k, f]) => [k, new (ort as typeof ortNode).Tensor('float32', f.data, f.dims)]));
+    const inputs = Object.fromEntries(
+      Object.entries(feeds).map(([k, f]) => [k, new (ort as typeof ortNode).Tensor('float32', f.data, f.dims)]),
+    );
     // Warm up for 3 s: V8 first runs wasm with its baseline compiler and tiers up to optimised code in
     // the background; timing too early measures the baseline tier (seen here: 3–4× slower).
     const w0 = performance.now();
@@ -73,7 +75,11 @@ export async function unetStepBench(args: BenchArgs): Promise<unknown> {
     await page.goto(server.url);
     await page.waitForFunction('window.ready === true');
     const plain = Object.fromEntries(Object.entries(feeds).map(([k, f]) => [k, { data: Array.from(f.data), dims: f.dims }]));
-    const r = (await page.evaluate(`window.timeUnet(${JSON.stringify(plain)}, ${runs})`)) as { times: number[]; threads: number; isolated: boolean };
+    const r = (await page.evaluate(`window.timeUnet(${JSON.stringify(plain)}, ${runs})`)) as {
+      times: number[];
+      threads: number;
+      isolated: boolean;
+    };
     chromium = { ms: median(r.times), threads: r.threads, isolated: r.isolated };
   } finally {
     await browser.close();

@@ -49,11 +49,16 @@ async function openPage(backend: 'wasm' | 'webgpu', extra = ''): Promise<Page> {
   const page = await browser.newPage();
   const urls: string[] = [];
   requested.set(page, urls);
-  page.on('request', (r) => { if (r.method() === 'GET') urls.push(r.url()); });
+  page.on('request', (r) => {
+    if (r.method() === 'GET') urls.push(r.url());
+  });
   page.on('pageerror', (e) => process.stderr.write(`page error: ${e.message}\n`));
   await page.goto(`${site.url}/index.html?model=shapes&backend=${backend}&edge=${encodeURIComponent(edgeUrl)}${extra}`);
   await page.waitForFunction(() => document.body.dataset.ready !== undefined, undefined, { timeout: 60_000 });
-  expect(await page.evaluate(() => [document.body.dataset.ready, document.getElementById('status')!.textContent])).toEqual(['true', expect.stringContaining(backend.toUpperCase())]);
+  expect(await page.evaluate(() => [document.body.dataset.ready, document.getElementById('status')!.textContent])).toEqual([
+    'true',
+    expect.stringContaining(backend.toUpperCase()),
+  ]);
   return page;
 }
 
@@ -74,12 +79,20 @@ async function generateIn(page: Page, prompt: string, steps: number, seed: numbe
 
 const origin = (url: string) => new URL(url).origin;
 
-const galleryCaptions = (page: Page) => page.evaluate(() => [...document.querySelectorAll('#gallery figcaption')].map((f) => f.textContent ?? ''));
+const galleryCaptions = (page: Page) =>
+  page.evaluate(() => [...document.querySelectorAll('#gallery figcaption')].map((f) => f.textContent ?? ''));
 
 /** The plan the page showed before downloading, and the runtime wasm files it fetched. */
 async function firstVisit(page: Page) {
-  const plan = JSON.parse(await page.evaluate(() => document.body.dataset.plan ?? '{}')) as { modelBytes: number; runtimeBytes?: number; backend: string };
-  const wasm = requested.get(page)!.filter((u) => u.endsWith('.wasm')).map((u) => u.slice(u.lastIndexOf('/') + 1));
+  const plan = JSON.parse(await page.evaluate(() => document.body.dataset.plan ?? '{}')) as {
+    modelBytes: number;
+    runtimeBytes?: number;
+    backend: string;
+  };
+  const wasm = requested
+    .get(page)!
+    .filter((u) => u.endsWith('.wasm'))
+    .map((u) => u.slice(u.lastIndexOf('/') + 1));
   return { plan, wasm };
 }
 
@@ -101,8 +114,15 @@ describe('the page in headless Chromium', () => {
 
   it('generates on WASM an image that matches its prompt (CLIP) and the Node CLI pipeline', async () => {
     // The model picker lists what the edge serves, the page's model selected.
-    await wasmPage.waitForFunction(() => (document.getElementById('model') as HTMLSelectElement).options.length > 1, undefined, { timeout: 10_000 });
-    expect(await wasmPage.evaluate(() => { const s = document.getElementById('model') as HTMLSelectElement; return [s.value, [...s.options].map((o) => o.value).sort()]; })).toEqual(['shapes', ['emoji', 'shapes']]);
+    await wasmPage.waitForFunction(() => (document.getElementById('model') as HTMLSelectElement).options.length > 1, undefined, {
+      timeout: 10_000,
+    });
+    expect(
+      await wasmPage.evaluate(() => {
+        const s = document.getElementById('model') as HTMLSelectElement;
+        return [s.value, [...s.options].map((o) => o.value).sort()];
+      }),
+    ).toEqual(['shapes', ['emoji', 'shapes']]);
     const wasm20 = await generateIn(wasmPage, 'a large red circle', 20, 3);
     const size = bundle.manifest.imageSize;
     expect(wasm20.length).toBe(size * size * 4);
@@ -139,9 +159,22 @@ describe('the page in headless Chromium', () => {
     await wasmPage.waitForFunction((b) => (document.body.dataset.done ?? '0') !== b, before, { timeout: 120_000 });
     const caption = await wasmPage.evaluate(() => document.querySelector('#gallery figure')!.textContent);
     expect(caption).toContain('a small blue triangle (seed 5)');
-    await wasmPage.waitForFunction(() => document.querySelector<HTMLAnchorElement>('#gallery figure a[download]')!.href.startsWith('blob:'), undefined, { timeout: 10_000 });
-    const bytes = await wasmPage.evaluate(async () => Array.from(new Uint8Array(await (await fetch(document.querySelector<HTMLAnchorElement>('#gallery figure a[download]')!.href)).arrayBuffer())));
-    expect(parseParameters(readPngText(Uint8Array.from(bytes)).parameters)).toMatchObject({ prompt: 'a small blue triangle', seed: 5, steps: 8, size: bundle.manifest.imageSize });
+    await wasmPage.waitForFunction(
+      () => document.querySelector<HTMLAnchorElement>('#gallery figure a[download]')!.href.startsWith('blob:'),
+      undefined,
+      { timeout: 10_000 },
+    );
+    const bytes = await wasmPage.evaluate(async () =>
+      Array.from(
+        new Uint8Array(await (await fetch(document.querySelector<HTMLAnchorElement>('#gallery figure a[download]')!.href)).arrayBuffer()),
+      ),
+    );
+    expect(parseParameters(readPngText(Uint8Array.from(bytes)).parameters)).toMatchObject({
+      prompt: 'a small blue triangle',
+      seed: 5,
+      steps: 8,
+      size: bundle.manifest.imageSize,
+    });
   });
 
   it('Count makes consecutive seeds; the gallery survives a reload; reuse, init and upscale act on an item', async () => {
@@ -154,16 +187,25 @@ describe('the page in headless Chromium', () => {
     await wasmPage.click('#generate');
     await wasmPage.waitForFunction((n) => document.querySelectorAll('#gallery figure').length === n, before + 2, { timeout: 120_000 });
     await wasmPage.fill('#count', '1');
-    expect((await galleryCaptions(wasmPage)).slice(0, 2)).toEqual([expect.stringContaining('a large green square (seed 12)'), expect.stringContaining('a large green square (seed 11)')]);
+    expect((await galleryCaptions(wasmPage)).slice(0, 2)).toEqual([
+      expect.stringContaining('a large green square (seed 12)'),
+      expect.stringContaining('a large green square (seed 11)'),
+    ]);
 
     await wasmPage.reload();
-    await wasmPage.waitForFunction((n) => document.body.dataset.ready === 'true' && document.querySelectorAll('#gallery figure').length === n, before + 2, { timeout: 60_000 });
+    await wasmPage.waitForFunction(
+      (n) => document.body.dataset.ready === 'true' && document.querySelectorAll('#gallery figure').length === n,
+      before + 2,
+      { timeout: 60_000 },
+    );
     const older = wasmPage.locator('#gallery figure').nth(1);
     expect(await older.locator('figcaption').textContent()).toContain('(seed 11)');
 
     await wasmPage.fill('#prompt', 'something else');
     await older.getByRole('button', { name: 'reuse' }).click();
-    expect(await wasmPage.evaluate(() => ['prompt', 'seed', 'steps'].map((id) => (document.getElementById(id) as HTMLInputElement).value))).toEqual(['a large green square', '11', '4']);
+    expect(
+      await wasmPage.evaluate(() => ['prompt', 'seed', 'steps'].map((id) => (document.getElementById(id) as HTMLInputElement).value)),
+    ).toEqual(['a large green square', '11', '4']);
     await older.getByRole('button', { name: 'use as init' }).click();
     await wasmPage.waitForFunction(() => document.getElementById('init-source')!.textContent!.includes('seed 11'));
     await wasmPage.click('#clear-init');
@@ -174,16 +216,30 @@ describe('the page in headless Chromium', () => {
     const newest = wasmPage.locator('#gallery figure').first();
     expect(await newest.locator('figcaption').textContent()).toContain('a large green square (seed 11, 2×)');
     expect(await newest.locator('img').evaluate((img: HTMLImageElement) => img.decode().then(() => img.naturalWidth))).toBe(2 * size);
-    const png = await newest.locator('a[download]').evaluate(async (a: HTMLAnchorElement) => Array.from(new Uint8Array(await (await fetch(a.href)).arrayBuffer())));
+    const png = await newest
+      .locator('a[download]')
+      .evaluate(async (a: HTMLAnchorElement) => Array.from(new Uint8Array(await (await fetch(a.href)).arrayBuffer())));
     expect(parseParameters(readPngText(Uint8Array.from(png)).parameters)).toMatchObject({ seed: 11, upscale: true, size: 2 * size });
   });
 
-  it('every control acts: sampler, negative prompt, 🎲, upscale, img2img upload; the share link reproduces the image; the download decodes', { timeout: 240_000 }, async () => {
+  it('every control acts: sampler, negative prompt, 🎲, upscale, img2img upload; the share link reproduces the image; the download decodes', {
+    timeout: 240_000,
+  }, async () => {
     const page = wasmPage;
     const size = bundle.manifest.imageSize;
-    const canvasPixels = () => page.evaluate(() => { const c = document.getElementById('canvas') as HTMLCanvasElement; return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data); }).then((a) => Uint8ClampedArray.from(a));
+    const canvasPixels = () =>
+      page
+        .evaluate(() => {
+          const c = document.getElementById('canvas') as HTMLCanvasElement;
+          return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data);
+        })
+        .then((a) => Uint8ClampedArray.from(a));
     const newestParameters = async () => {
-      const bytes = await page.locator('#gallery figure').first().locator('a[download]').evaluate(async (a: HTMLAnchorElement) => Array.from(new Uint8Array(await (await fetch(a.href)).arrayBuffer())));
+      const bytes = await page
+        .locator('#gallery figure')
+        .first()
+        .locator('a[download]')
+        .evaluate(async (a: HTMLAnchorElement) => Array.from(new Uint8Array(await (await fetch(a.href)).arrayBuffer())));
       return { png: Uint8Array.from(bytes), parameters: parseParameters(readPngText(Uint8Array.from(bytes)).parameters)! };
     };
     const base = await generateIn(page, 'a large green square', 8, 21);
@@ -214,7 +270,12 @@ describe('the page in headless Chromium', () => {
     expect(await other.inputValue('#negative')).toBe('a small red circle');
     await other.click('#generate');
     await other.waitForFunction(() => document.body.dataset.done !== undefined, undefined, { timeout: 120_000 });
-    const shared = Uint8ClampedArray.from(await other.evaluate(() => { const c = document.getElementById('canvas') as HTMLCanvasElement; return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data); }));
+    const shared = Uint8ClampedArray.from(
+      await other.evaluate(() => {
+        const c = document.getElementById('canvas') as HTMLCanvasElement;
+        return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data);
+      }),
+    );
     expect(maxDiff(shared, negated)).toBe(0);
     await page.fill('#negative', '');
 
@@ -234,7 +295,8 @@ describe('the page in headless Chromium', () => {
     await page.waitForFunction(() => document.getElementById('init-source')!.textContent === 'init: init.png');
     await page.fill('#strength', '0');
     const roundTrip = await generateIn(page, 'a large blue circle', 8, 3);
-    const psnr = 10 * Math.log10(255 ** 2 / (roundTrip.reduce((acc, v, i) => acc + (i % 4 === 3 ? 0 : (v - negated[i]) ** 2), 0) / (size * size * 3)));
+    const psnr =
+      10 * Math.log10(255 ** 2 / (roundTrip.reduce((acc, v, i) => acc + (i % 4 === 3 ? 0 : (v - negated[i]) ** 2), 0) / (size * size * 3)));
     expect(psnr).toBeGreaterThan(20);
     expect((await newestParameters()).parameters.strength).toBe(0);
     await page.click('#clear-init');

@@ -63,7 +63,10 @@ describe('exported graphs in onnxruntime-web inside headless Chromium (WASM EP)'
       const nodeFeeds = ortFeeds(ortNode as unknown as OrtLike, c.inputs) as Record<string, ortNode.Tensor>;
       const expected = await (await ortNode.InferenceSession.create(models[c.name])).run(nodeFeeds);
       const feeds = Object.fromEntries(
-        Object.entries(nodeFeeds).map(([k, t]) => [k, { type: t.type, dims: [...t.dims], data: Array.from(t.data as ArrayLike<number | bigint>, Number) }]),
+        Object.entries(nodeFeeds).map(([k, t]) => [
+          k,
+          { type: t.type, dims: [...t.dims], data: Array.from(t.data as ArrayLike<number | bigint>, Number) },
+        ]),
       );
       const got = (await page.evaluate(
         ([url, f]) => (window as unknown as { runModel: (u: string, f: unknown) => Promise<unknown> }).runModel(url, f),

@@ -33,13 +33,34 @@ beforeAll(async () => {
   const assets = await buildClient(mkdtempSync(join(tmpdir(), 'site-assets-')));
   const port = await freePort();
   url = `http://127.0.0.1:${port}`;
-  wrangler = spawn(process.execPath, [join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state, '--assets', assets], {
-    cwd: ROOT,
-    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
-    stdio: 'ignore',
-  });
+  wrangler = spawn(
+    process.execPath,
+    [
+      join(ROOT, 'node_modules/wrangler/bin/wrangler.js'),
+      'dev',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--persist-to',
+      state,
+      '--assets',
+      assets,
+    ],
+    {
+      cwd: ROOT,
+      env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
+      stdio: 'ignore',
+    },
+  );
   for (let i = 0; i < 120; i++) {
-    if (await fetch(`${url}/v1/health`).then((r) => r.ok, () => false)) return;
+    if (
+      await fetch(`${url}/v1/health`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return;
     await new Promise((r) => setTimeout(r, 500));
   }
   throw new Error('wrangler dev did not answer within 60 s');
@@ -49,7 +70,9 @@ afterAll(() => {
 });
 
 describe('the site served by the worker (wrangler dev)', () => {
-  it('is cross-origin isolated (COOP/COEP from the assets’ _headers), so WASM runs threaded, and it generates', { timeout: 180_000 }, async () => {
+  it('is cross-origin isolated (COOP/COEP from the assets’ _headers), so WASM runs threaded, and it generates', {
+    timeout: 180_000,
+  }, async () => {
     const browser = await launchChromium();
     try {
       const page = await browser.newPage();

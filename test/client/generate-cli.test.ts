@@ -14,8 +14,21 @@ const GEN = 'client/cli.ts';
 
 describe('npm run generate (onnxruntime-node, the default emoji bundle)', () => {
   it('the same seed gives byte-identical PNGs; another seed a different image', async () => {
-    const args = (seed: number, out: string) => ['--prompt', 'grinning face', '--steps', '12', '--seed', String(seed), '--out', join(work, out)];
-    for (const [seed, out] of [[5, 'a.png'], [5, 'b.png'], [6, 'c.png']] as const) {
+    const args = (seed: number, out: string) => [
+      '--prompt',
+      'grinning face',
+      '--steps',
+      '12',
+      '--seed',
+      String(seed),
+      '--out',
+      join(work, out),
+    ];
+    for (const [seed, out] of [
+      [5, 'a.png'],
+      [5, 'b.png'],
+      [6, 'c.png'],
+    ] as const) {
       const r = await runCli(GEN, args(seed, out));
       expect(r.code, r.output).toBe(0);
       expect(r.output).toMatch(/ms\/step, onnxruntime-node/);
@@ -34,7 +47,19 @@ describe('npm run generate (onnxruntime-node, the default emoji bundle)', () => 
   it('img2img and the 2× upscaler run; bad input is a one-line error', async () => {
     const init = join(work, 'init.png');
     expect((await runCli(GEN, ['--prompt', 'red heart', '--steps', '6', '--out', init])).code).toBe(0);
-    const r = await runCli(GEN, ['--prompt', 'blue heart', '--steps', '6', '--init', init, '--strength', '0.5', '--upscale', '--out', join(work, 'up.png')]);
+    const r = await runCli(GEN, [
+      '--prompt',
+      'blue heart',
+      '--steps',
+      '6',
+      '--init',
+      init,
+      '--strength',
+      '0.5',
+      '--upscale',
+      '--out',
+      join(work, 'up.png'),
+    ]);
     expect(r.code, r.output).toBe(0);
     expect(decodeImage(readFileSync(join(work, 'up.png'))).width).toBe(128);
     const bad = await runCli(GEN, ['--prompt', 'x', '--out', join(work, 'x.png'), '--sampler', 'plms']);
@@ -52,7 +77,10 @@ describe('npm run generate (onnxruntime-node, the default emoji bundle)', () => 
       [['--prompt', 'x', '--out', x, '--init', join(work, 'missing.png')], `generate: init: no such file: ${join(work, 'missing.png')}`],
       [['--prompt', 'x', '--out', x, '--strength', '0.5'], 'generate: strength: applies to img2img only; add --init IMAGE'],
       [['--prompt', 'x', '--out', x, '--rescale', '5'], "generate: rescale: must be a number in [0, 1], got '5'"],
-      [['--prompt', 'x', '--out', x, '--model', 'nope'], "generate: model: 'nope' is neither a bundle folder nor a shipped model (emoji, shapes)"],
+      [
+        ['--prompt', 'x', '--out', x, '--model', 'nope'],
+        "generate: model: 'nope' is neither a bundle folder nor a shipped model (emoji, shapes)",
+      ],
       [['--prompt', 'x', '--out', x, '--edge', 'not a url'], "generate: edge: 'not a url' is not a URL"],
       [['--prompt', 'x', '--out', x, '--edge', 'ftp://example.com'], "generate: edge: must be http(s), got 'ftp:'"],
       [['--prompt', 'x', '--out', x, '--edge', 'http://127.0.0.1:2'], 'generate: edge: cannot reach http://127.0.0.1:2 (ECONNREFUSED)'],
@@ -69,26 +97,79 @@ describe('npm run generate (onnxruntime-node, the default emoji bundle)', () => 
     expect(existsSync(x)).toBe(false);
     const help = await runCli(GEN, ['-h']);
     expect(help.code).toBe(0);
-    for (const flag of ['--prompt', '--out', '--model', '--negative', '--steps', '--guidance', '--rescale', '--sampler', '--seed', '--count', '--init', '--strength', '--upscale', '--edge']) expect(help.output).toContain(flag);
+    for (const flag of [
+      '--prompt',
+      '--out',
+      '--model',
+      '--negative',
+      '--steps',
+      '--guidance',
+      '--rescale',
+      '--sampler',
+      '--seed',
+      '--count',
+      '--init',
+      '--strength',
+      '--upscale',
+      '--edge',
+    ])
+      expect(help.output).toContain(flag);
   });
 
   it('--model takes a shipped model by name; --count N writes N images with seeds S, S+1, …', async () => {
-    const r = await runCli(GEN, ['--model', 'shapes', '--prompt', 'a large red circle', '--steps', '4', '--seed', '9', '--count', '2', '--out', join(work, 'c.png')]);
+    const r = await runCli(GEN, [
+      '--model',
+      'shapes',
+      '--prompt',
+      'a large red circle',
+      '--steps',
+      '4',
+      '--seed',
+      '9',
+      '--count',
+      '2',
+      '--out',
+      join(work, 'c.png'),
+    ]);
     expect(r.code, r.output).toBe(0);
     const [a, b] = ['c-9.png', 'c-10.png'].map((f) => readFileSync(join(work, f)));
     expect(decodeImage(a).width).toBe(32);
     expect(a.equals(b)).toBe(false);
-    const single = await runCli(GEN, ['--model', 'shapes', '--prompt', 'a large red circle', '--steps', '4', '--seed', '10', '--out', join(work, 'd.png')]);
+    const single = await runCli(GEN, [
+      '--model',
+      'shapes',
+      '--prompt',
+      'a large red circle',
+      '--steps',
+      '4',
+      '--seed',
+      '10',
+      '--out',
+      join(work, 'd.png'),
+    ]);
     expect(single.code, single.output).toBe(0);
     expect(readFileSync(join(work, 'd.png')).equals(b)).toBe(true);
     // The PNG says how it was made, and generate reads it back from --init.
     const made = parseParameters(readPngText(b).parameters)!;
     expect(made).toMatchObject({ prompt: 'a large red circle', negative: '', steps: 4, seed: 10, size: 32, sampler: 'dpmpp-2m' });
     expect(made.model).toMatch(/^shapes@/);
-    const again = await runCli(GEN, ['--model', 'shapes', '--init', join(work, 'd.png'), '--strength', '0.3', '--out', join(work, 'e.png')]);
+    const again = await runCli(GEN, [
+      '--model',
+      'shapes',
+      '--init',
+      join(work, 'd.png'),
+      '--strength',
+      '0.3',
+      '--out',
+      join(work, 'e.png'),
+    ]);
     expect(again.code, again.output).toBe(0);
     expect(again.output).toContain(`the parameters of ${join(work, 'd.png')}: "a large red circle"`);
-    expect(parseParameters(readPngText(readFileSync(join(work, 'e.png'))).parameters)).toMatchObject({ prompt: 'a large red circle', steps: 4, strength: 0.3 });
+    expect(parseParameters(readPngText(readFileSync(join(work, 'e.png'))).parameters)).toMatchObject({
+      prompt: 'a large red circle',
+      steps: 4,
+      strength: 0.3,
+    });
   });
 });
 
@@ -104,8 +185,21 @@ describe('npm run generate --edge (model files and prompt embeddings from a runn
   });
   afterAll(() => mf?.dispose());
 
-  it('gives the image of the local run for the same seed, downloads each file once and re-fetches a corrupt one', { timeout: 120_000 }, async () => {
-    const args = (out: string) => ['--model', 'shapes', '--prompt', 'a small red circle', '--steps', '8', '--seed', '3', '--out', join(work, out)];
+  it('gives the image of the local run for the same seed, downloads each file once and re-fetches a corrupt one', {
+    timeout: 120_000,
+  }, async () => {
+    const args = (out: string) => [
+      '--model',
+      'shapes',
+      '--prompt',
+      'a small red circle',
+      '--steps',
+      '8',
+      '--seed',
+      '3',
+      '--out',
+      join(work, out),
+    ];
     const first = await runCli(GEN, [...args('edge-1.png'), '--edge', edge], env);
     expect(first.code, first.output).toBe(0);
     expect(first.output.match(/edge: downloaded /g)).toHaveLength(4); // U-Net, VAE decoder and encoder, upscaler: never the text encoder
@@ -132,7 +226,11 @@ describe('npm run generate --edge (model files and prompt embeddings from a runn
   it('a model the edge does not serve and a prompt it rejects are one-line usage errors', async () => {
     const missing = await runCli(GEN, ['--edge', edge, '--model', 'nope', '--prompt', 'x', '--out', join(work, 'n.png')], env);
     expect([missing.code, missing.output.trim()]).toEqual([2, `generate: model: ${edge} serves no model 'nope'`]);
-    const long = await runCli(GEN, ['--edge', edge, '--model', 'shapes', '--prompt', 'a small red circle '.repeat(20), '--out', join(work, 'n.png')], env);
+    const long = await runCli(
+      GEN,
+      ['--edge', edge, '--model', 'shapes', '--prompt', 'a small red circle '.repeat(20), '--out', join(work, 'n.png')],
+      env,
+    );
     expect(long.code).toBe(2);
     expect(long.output.trim()).toMatch(/^generate: prompt: .*tokens.*\(prompt_too_long\)$/);
     expect(existsSync(join(work, 'n.png'))).toBe(false);

@@ -15,7 +15,8 @@ describe('npm run deploy', () => {
     expect(r.output).toMatch(/Total Upload: [\d.]+ KiB \/ gzip: [\d.]+ KiB/);
     expect(r.output).toContain('env.EMBEDDINGS');
     // The static assets wrangler uploads: the page, its worker and both onnxruntime-web runtimes.
-    for (const f of ['index.html', 'main.js', 'worker.js', '_headers', `ort/${ORT_WASM.wasm}`, `ort/${ORT_WASM.webgpu}`, 'ort/sizes.json']) expect(existsSync(join(CLIENT_DIST, f)), f).toBe(true);
+    for (const f of ['index.html', 'main.js', 'worker.js', '_headers', `ort/${ORT_WASM.wasm}`, `ort/${ORT_WASM.webgpu}`, 'ort/sizes.json'])
+      expect(existsSync(join(CLIENT_DIST, f)), f).toBe(true);
     expect(statSync(join(out, 'index.js')).size).toBeGreaterThan(0);
     const toml = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8');
     expect(toml).toMatch(/\[observability\]\s*\nenabled = true/);

@@ -20,7 +20,8 @@ const URL_ = 'http://edge.test';
 const get = (path: string, headers: Record<string, string> = {}) => mf.dispatchFetch(`${URL_}${path}`, { headers });
 const post = (path: string, body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
   mf.dispatchFetch(`${URL_}${path}`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
-const put = (path: string, body: Uint8Array | string, headers: Record<string, string>) => mf.dispatchFetch(`${URL_}${path}`, { method: 'PUT', headers, body });
+const put = (path: string, body: Uint8Array | string, headers: Record<string, string>) =>
+  mf.dispatchFetch(`${URL_}${path}`, { method: 'PUT', headers, body });
 const auth = { authorization: `Bearer ${PUBLISH_TOKEN}` };
 
 async function expectError(res: { status: number; json(): Promise<unknown> }, status: number, code: string): Promise<string> {
@@ -118,12 +119,21 @@ describe('models and files', () => {
 
   it('path traversal and odd keys never reach other objects', async () => {
     // latest lives at models/toy/latest; manifests at models/toy/<v>/manifest.json: none of these may serve them.
-    for (const p of ['..%2Flatest', '..%2F..%2Ftoy%2Flatest', '%2E%2E/manifest.json', 'a/../../latest', '.%2Fmanifest.json', '%2Fetc%2Fpasswd', 'x%00y', '%E0%A4%A']) {
+    for (const p of [
+      '..%2Flatest',
+      '..%2F..%2Ftoy%2Flatest',
+      '%2E%2E/manifest.json',
+      'a/../../latest',
+      '.%2Fmanifest.json',
+      '%2Fetc%2Fpasswd',
+      'x%00y',
+      '%E0%A4%A',
+    ]) {
       const res = await get(`/v1/models/toy/${bundle.version}/${p}`);
       expect(res.status, p).toBeGreaterThanOrEqual(400);
       expect(res.status, p).toBeLessThan(500);
       const text = await res.text();
-      expect(text).not.toContain(bundle.version + '"}');
+      expect(text).not.toContain(`${bundle.version}"}`);
       expect(JSON.parse(text).error.code).toMatch(/invalid_path|not_found/);
     }
     await expectError(await get('/v1/models/toy/..%2F..%2Fx/unet/model.onnx'), 400, 'invalid_model');
@@ -146,7 +156,8 @@ describe('embeddings', () => {
     const prompts = [...body.prompts, body.negative_prompt];
     const ids = BigInt64Array.from(tok.encodeBatch(prompts), (id) => BigInt(id));
     const session = await ortNode.InferenceSession.create(bundle.textEncoderOnnx);
-    const ref = (await session.run({ input_ids: new ortNode.Tensor('int64', ids, [prompts.length, bundle.maxLength]) })).last_hidden_state.data as Float32Array;
+    const ref = (await session.run({ input_ids: new ortNode.Tensor('int64', ids, [prompts.length, bundle.maxLength]) })).last_hidden_state
+      .data as Float32Array;
     const [T, D] = a.dims;
     const got = [...a.embeddings, a.negative].flat(2);
     expect(got.length).toBe(prompts.length * T * D);
@@ -166,7 +177,11 @@ describe('embeddings', () => {
     const inputs = ['a small red circle', 'a large blue square'];
     const tok = loadTokenizer(JSON.parse(bundle.tokenizerJson), bundle.maxLength);
     const session = await ortNode.InferenceSession.create(bundle.textEncoderOnnx);
-    const ref = (await session.run({ input_ids: new ortNode.Tensor('int64', BigInt64Array.from(tok.encodeBatch(inputs), BigInt), [2, bundle.maxLength]) })).text_embeds.data as Float32Array;
+    const ref = (
+      await session.run({
+        input_ids: new ortNode.Tensor('int64', BigInt64Array.from(tok.encodeBatch(inputs), BigInt), [2, bundle.maxLength]),
+      })
+    ).text_embeds.data as Float32Array;
     const P = ref.length / 2;
     const expected = inputs.map((_, i) => {
       const v = Array.from(ref.slice(i * P, (i + 1) * P));
@@ -178,18 +193,35 @@ describe('embeddings', () => {
       const res = await client.embeddings.create({ model: 'toy', input: inputs, ...(encoding_format ? { encoding_format } : {}) });
       expect(res.object).toBe('list');
       expect(res.model).toBe(`toy@${bundle.version}`);
-      expect(res.usage).toEqual({ prompt_tokens: inputs.reduce((s, p) => s + tok.countTokens(p), 0), total_tokens: inputs.reduce((s, p) => s + tok.countTokens(p), 0) });
-      const vectors = res.data.map((d) => (typeof d.embedding === 'string' ? Array.from(new Float32Array(Uint8Array.from(Buffer.from(d.embedding, 'base64')).buffer)) : d.embedding));
-      expect(res.data.map((d) => [d.object, d.index])).toEqual([['embedding', 0], ['embedding', 1]]);
+      expect(res.usage).toEqual({
+        prompt_tokens: inputs.reduce((s, p) => s + tok.countTokens(p), 0),
+        total_tokens: inputs.reduce((s, p) => s + tok.countTokens(p), 0),
+      });
+      const vectors = res.data.map((d) =>
+        typeof d.embedding === 'string'
+          ? Array.from(new Float32Array(Uint8Array.from(Buffer.from(d.embedding, 'base64')).buffer))
+          : d.embedding,
+      );
+      expect(res.data.map((d) => [d.object, d.index])).toEqual([
+        ['embedding', 0],
+        ['embedding', 1],
+      ]);
       vectors.forEach((v, i) => v.forEach((x, j) => expect(Math.abs(x - expected[i][j])).toBeLessThan(1e-5)));
     }
-    const single = await client.embeddings.create({ model: `toy@${bundle.version}`, input: 'a small red circle', encoding_format: 'float', dimensions: P });
+    const single = await client.embeddings.create({
+      model: `toy@${bundle.version}`,
+      input: 'a small red circle',
+      encoding_format: 'float',
+      dimensions: P,
+    });
     expect(single.data).toHaveLength(1);
     // Errors come back in a shape the client raises as typed errors.
     await expect(client.embeddings.create({ model: 'ghost', input: 'x' })).rejects.toMatchObject({ status: 404 });
     await expect(client.embeddings.create({ model: 'toy', input: 'x', dimensions: P + 1 })).rejects.toMatchObject({ status: 400 });
     await expect(client.embeddings.create({ model: 'toy', input: 'red circle '.repeat(20) })).rejects.toMatchObject({ status: 400 });
-    await expect(client.embeddings.create({ model: 'toy', input: [1, 2, 3] as unknown as string[] })).rejects.toMatchObject({ status: 400 });
+    await expect(client.embeddings.create({ model: 'toy', input: [1, 2, 3] as unknown as string[] })).rejects.toMatchObject({
+      status: 400,
+    });
   });
 
   it('binary float32 and float16 forms carry the same values', async () => {
@@ -213,13 +245,34 @@ describe('embeddings', () => {
     await expectError(await post('/v1/embeddings', '{not json'), 400, 'invalid_json');
     await expectError(await post('/v1/embeddings', body, { 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
     // The media type is parsed, not searched for.
-    for (const type of ['text/plain; x=application/json', 'application/jsonx', 'application/json-seq', 'xapplication/json']) await expectError(await post('/v1/embeddings', body, { 'content-type': type }), 415, 'unsupported_media_type');
-    for (const type of ['application/json; charset=utf-8', 'Application/JSON']) expect((await post('/v1/embeddings', body, { 'content-type': type })).status, type).toBe(200);
+    for (const type of ['text/plain; x=application/json', 'application/jsonx', 'application/json-seq', 'xapplication/json'])
+      await expectError(await post('/v1/embeddings', body, { 'content-type': type }), 415, 'unsupported_media_type');
+    for (const type of ['application/json; charset=utf-8', 'Application/JSON'])
+      expect((await post('/v1/embeddings', body, { 'content-type': type })).status, type).toBe(200);
     // Text that is not Unicode is refused, never embedded or cached as U+FFFD.
-    const invalidUtf8 = new Uint8Array([...new TextEncoder().encode('{"model":"toy","prompts":["a '), 0xff, 0xfe, ...new TextEncoder().encode(' b"]}')]);
-    expect(await expectError(await mf.dispatchFetch(`${URL_}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: invalidUtf8 }), 400, 'invalid_text')).toBe('request body is not valid UTF-8');
-    expect(await expectError(await post('/v1/embeddings', '{"model":"toy","prompts":["\\ud800"]}'), 400, 'invalid_text')).toMatch(/^prompts\.0: contains a lone UTF-16 surrogate/);
-    expect(await expectError(await post('/v1/embeddings', '{"model":"toy","prompts":["ok"],"negative_prompt":"x\\udfff"}'), 400, 'invalid_text')).toMatch(/^negative_prompt: /);
+    const invalidUtf8 = new Uint8Array([
+      ...new TextEncoder().encode('{"model":"toy","prompts":["a '),
+      0xff,
+      0xfe,
+      ...new TextEncoder().encode(' b"]}'),
+    ]);
+    expect(
+      await expectError(
+        await mf.dispatchFetch(`${URL_}/v1/embeddings`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: invalidUtf8,
+        }),
+        400,
+        'invalid_text',
+      ),
+    ).toBe('request body is not valid UTF-8');
+    expect(await expectError(await post('/v1/embeddings', '{"model":"toy","prompts":["\\ud800"]}'), 400, 'invalid_text')).toMatch(
+      /^prompts\.0: contains a lone UTF-16 surrogate/,
+    );
+    expect(
+      await expectError(await post('/v1/embeddings', '{"model":"toy","prompts":["ok"],"negative_prompt":"x\\udfff"}'), 400, 'invalid_text'),
+    ).toMatch(/^negative_prompt: /);
     expect((await post('/v1/embeddings', { ...body, prompts: ['a 😀 face'] })).status).toBe(200); // a surrogate pair is fine
     await expectError(await post('/v1/embeddings', { ...body, model: 'ghost' }), 404, 'unknown_model');
     await expectError(await post('/v1/embeddings', { ...body, prompts: [] }), 400, 'invalid_request');
@@ -238,23 +291,54 @@ describe('publishing', () => {
     await expectError(await put(key, 'x', {}), 401, 'unauthorized');
     await expectError(await put(key, 'x', { authorization: 'Bearer wrong' }), 403, 'forbidden');
     await expectError(await put(key, 'x', { authorization: `Basic ${btoa('a:b')}` }), 401, 'unauthorized');
-    await expectError(await mf.dispatchFetch(`${URL_}/v1/admin/models/toy/latest`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"version":"v1"}' }), 401, 'unauthorized');
+    await expectError(
+      await mf.dispatchFetch(`${URL_}/v1/admin/models/toy/latest`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: '{"version":"v1"}',
+      }),
+      401,
+      'unauthorized',
+    );
   });
 
   it('oversize uploads, hash mismatches and bad keys are rejected; latest stays unchanged', async () => {
     const bytes = randomBytes(MAX_UPLOAD + 1, 3);
-    const big = await put(`/v1/admin/objects/${fileKey('toy', 'v2', 'unet/model.onnx')}`, bytes, { ...auth, 'x-content-sha256': await sha256Hex(bytes) });
+    const big = await put(`/v1/admin/objects/${fileKey('toy', 'v2', 'unet/model.onnx')}`, bytes, {
+      ...auth,
+      'x-content-sha256': await sha256Hex(bytes),
+    });
     await expectError(big, 413, 'payload_too_large');
     const small = randomBytes(100, 4);
-    const mismatch = await put(`/v1/admin/objects/${fileKey('toy', 'v2', 'unet/model.onnx')}`, small, { ...auth, 'x-content-sha256': 'f'.repeat(64) });
+    const mismatch = await put(`/v1/admin/objects/${fileKey('toy', 'v2', 'unet/model.onnx')}`, small, {
+      ...auth,
+      'x-content-sha256': 'f'.repeat(64),
+    });
     await expectError(mismatch, 400, 'hash_mismatch');
     await expectError(await put(`/v1/admin/objects/${fileKey('toy', 'v2', 'unet/model.onnx')}`, small, auth), 400, 'missing_hash');
-    for (const key of ['models/toy/latest', 'models/toy/v2/../latest', 'other/thing', 'models/toy/v2/files/../../latest', 'models/Toy/v2/manifest.json']) {
-      await expectError(await put(`/v1/admin/objects/${key}`, small, { ...auth, 'x-content-sha256': await sha256Hex(small) }), 400, 'invalid_key');
+    for (const key of [
+      'models/toy/latest',
+      'models/toy/v2/../latest',
+      'other/thing',
+      'models/toy/v2/files/../../latest',
+      'models/Toy/v2/manifest.json',
+    ]) {
+      await expectError(
+        await put(`/v1/admin/objects/${key}`, small, { ...auth, 'x-content-sha256': await sha256Hex(small) }),
+        400,
+        'invalid_key',
+      );
     }
     const manifest = new TextEncoder().encode('{"name":"toy"}');
-    await expectError(await put('/v1/admin/objects/models/toy/v2/manifest.json', manifest, { ...auth, 'x-content-sha256': await sha256Hex(manifest) }), 400, 'invalid_manifest');
-    const latest = await put('/v1/admin/models/toy/latest', JSON.stringify({ version: 'v2' }), { ...auth, 'content-type': 'application/json' });
+    await expectError(
+      await put('/v1/admin/objects/models/toy/v2/manifest.json', manifest, { ...auth, 'x-content-sha256': await sha256Hex(manifest) }),
+      400,
+      'invalid_manifest',
+    );
+    const latest = await put('/v1/admin/models/toy/latest', JSON.stringify({ version: 'v2' }), {
+      ...auth,
+      'content-type': 'application/json',
+    });
     await expectError(latest, 409, 'incomplete_bundle');
     const bucket = await mf.getR2Bucket('MODELS');
     expect(JSON.parse(await (await bucket.get(latestKey('toy')))!.text())).toEqual({ version: bundle.version });
@@ -263,7 +347,10 @@ describe('publishing', () => {
 
   it('a whole bundle published through the API is served back byte-identical and becomes latest', async () => {
     const url = (await mf.ready).toString().replace(/\/$/, '');
-    const files = { 'unet/model.onnx': randomBytes(200_000, 8), 'tokenizer/tokenizer.json': new TextEncoder().encode(bundle.tokenizerJson) };
+    const files = {
+      'unet/model.onnx': randomBytes(200_000, 8),
+      'tokenizer/tokenizer.json': new TextEncoder().encode(bundle.tokenizerJson),
+    };
     const b = await fakeBundle('remote-toy', files, 'r1');
     await expect(publishBundle(remoteStore(url, 'wrong'), b.dir)).rejects.toThrow(/HTTP 403/);
     await publishBundle(remoteStore(url, PUBLISH_TOKEN), b.dir);
@@ -273,7 +360,14 @@ describe('publishing', () => {
     // Objects are immutable: re-publishing is a no-op, different bytes under the same key a conflict.
     await publishBundle(remoteStore(url, PUBLISH_TOKEN), b.dir);
     const other = randomBytes(10, 9);
-    await expectError(await put(`/v1/admin/objects/${fileKey('remote-toy', 'r1', 'unet/model.onnx')}`, other, { ...auth, 'x-content-sha256': await sha256Hex(other) }), 409, 'immutable');
+    await expectError(
+      await put(`/v1/admin/objects/${fileKey('remote-toy', 'r1', 'unet/model.onnx')}`, other, {
+        ...auth,
+        'x-content-sha256': await sha256Hex(other),
+      }),
+      409,
+      'immutable',
+    );
   });
 });
 

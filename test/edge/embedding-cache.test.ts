@@ -11,7 +11,11 @@ afterAll(() => mf?.dispose());
 
 type Answer = { version: string; cache: string; per_prompt_cache: string[]; embeddings: number[][][] };
 const embed = async (model: string, prompts: string[], negative = '') => {
-  const res = await mf.dispatchFetch('http://edge.test/v1/embeddings', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, prompts, negative_prompt: negative }) });
+  const res = await mf.dispatchFetch('http://edge.test/v1/embeddings', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, prompts, negative_prompt: negative }),
+  });
   expect(res.status).toBe(200);
   return (await res.json()) as Answer;
 };

@@ -12,7 +12,13 @@ beforeAll(async () => {
 });
 afterAll(() => mf?.dispose());
 
-type Doc = { openapi: string; paths: Record<string, Record<string, { parameters?: { name: string; in: string }[]; requestBody?: unknown; responses: Record<string, unknown> }>> };
+type Doc = {
+  openapi: string;
+  paths: Record<
+    string,
+    Record<string, { parameters?: { name: string; in: string }[]; requestBody?: unknown; responses: Record<string, unknown> }>
+  >;
+};
 const doc = async () => (await (await mf.dispatchFetch('http://edge.test/openapi.json')).json()) as Doc;
 
 /**
@@ -35,7 +41,7 @@ function registeredRoutes(): string[] {
   return out.map((r) => r.replace(/:\w+|\*/g, '{}')).sort();
 }
 
-describe('OpenAPI document (generated from the routes\' zod schemas)', () => {
+describe("OpenAPI document (generated from the routes' zod schemas)", () => {
   it('is a valid OpenAPI 3.1 document', async () => {
     const result = await new Validator().validate((await doc()) as unknown as Parameters<Validator['validate']>[0]);
     expect(result.errors ?? []).toEqual([]);
@@ -50,7 +56,15 @@ describe('OpenAPI document (generated from the routes\' zod schemas)', () => {
     expect(documented).toEqual(registeredRoutes());
     for (const [path, ops] of Object.entries(d.paths)) {
       const templated = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
-      for (const [method, op] of Object.entries(ops)) expect([method, path, (op.parameters ?? []).filter((p) => p.in === 'path').map((p) => p.name).sort()]).toEqual([method, path, templated]);
+      for (const [method, op] of Object.entries(ops))
+        expect([
+          method,
+          path,
+          (op.parameters ?? [])
+            .filter((p) => p.in === 'path')
+            .map((p) => p.name)
+            .sort(),
+        ]).toEqual([method, path, templated]);
     }
   });
 
@@ -61,8 +75,14 @@ describe('OpenAPI document (generated from the routes\' zod schemas)', () => {
     expect(body).toContain('"prompts"');
     expect(body).toContain('"input"');
     expect(JSON.stringify(d.paths['/v1/admin/objects/{key}'].put)).toContain('x-content-sha256');
-    expect(Object.keys(d.paths['/v1/admin/objects/{key}'].put.responses)).toEqual(expect.arrayContaining(['201', '401', '403', '409', '413', '503']));
-    const res = await mf.dispatchFetch('http://edge.test/v1/embeddings', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'x', prompts: ['a'], extra: 1 }) });
+    expect(Object.keys(d.paths['/v1/admin/objects/{key}'].put.responses)).toEqual(
+      expect.arrayContaining(['201', '401', '403', '409', '413', '503']),
+    );
+    const res = await mf.dispatchFetch('http://edge.test/v1/embeddings', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'x', prompts: ['a'], extra: 1 }),
+    });
     expect(res.status).toBe(400);
   });
 

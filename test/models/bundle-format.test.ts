@@ -64,9 +64,15 @@ function normals(seed: number, n: number): Float32Array {
 function alphaBars(s: { kind: string; trainSteps: number; betaStart: number; betaEnd: number; zeroTerminalSnr: boolean }): Float64Array {
   const T = s.trainSteps;
   if (s.kind !== 'scaled-linear') throw new Error(`this reader knows scaled-linear only, got ${s.kind}`);
-  const betas = Array.from({ length: T }, (_, i) => (Math.sqrt(s.betaStart) + ((Math.sqrt(s.betaEnd) - Math.sqrt(s.betaStart)) * i) / (T - 1)) ** 2);
+  const betas = Array.from(
+    { length: T },
+    (_, i) => (Math.sqrt(s.betaStart) + ((Math.sqrt(s.betaEnd) - Math.sqrt(s.betaStart)) * i) / (T - 1)) ** 2,
+  );
   let acc = 1;
-  const sq = betas.map((b) => Math.sqrt((acc *= 1 - b)));
+  const sq = betas.map((b) => {
+    acc *= 1 - b;
+    return Math.sqrt(acc);
+  });
   if (s.zeroTerminalSnr) {
     const [first, last] = [sq[0], sq[T - 1]];
     return Float64Array.from(sq, (v) => (((v - last) * first) / (first - last)) ** 2);
@@ -75,14 +81,30 @@ function alphaBars(s: { kind: string; trainSteps: number; betaStart: number; bet
 }
 
 describe('docs/bundle-format.md is enough to generate', () => {
-  for (const [model, prompt, guidance] of [['shapes', 'a large red circle', 1.5], ['emoji', 'red heart', 2]] as const) {
+  for (const [model, prompt, guidance] of [
+    ['shapes', 'a large red circle', 1.5],
+    ['emoji', 'red heart', 2],
+  ] as const) {
     it(`${model}: an implementation from the document reproduces the pipeline's image to 1e-4`, { timeout: 120_000 }, async () => {
       const dir = join(ROOT, 'models/bundles', model);
       const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
       expect(m.schemaVersion).toBe(2);
-      expect(m.diffusion.conventions).toEqual({ timestepSpacing: 'trailing', timestepInput: 'index', unconditional: 'encoded-empty-prompt', guidance: 'uncond-cond-batch', alphaBarFloor: 2 ** -24, firstStep: 'first-order', finalStep: 'denoised', noise: 'xoshiro128ss-polar' });
+      expect(m.diffusion.conventions).toEqual({
+        timestepSpacing: 'trailing',
+        timestepInput: 'index',
+        unconditional: 'encoded-empty-prompt',
+        guidance: 'uncond-cond-batch',
+        alphaBarFloor: 2 ** -24,
+        firstStep: 'first-order',
+        finalStep: 'denoised',
+        noise: 'xoshiro128ss-polar',
+      });
       const session = (f: string) => ort.InferenceSession.create(join(dir, f));
-      const [text, unet, decoder] = await Promise.all([session('text_encoder/model.onnx'), session('unet/model.onnx'), session('vae_decoder/model.onnx')]);
+      const [text, unet, decoder] = await Promise.all([
+        session('text_encoder/model.onnx'),
+        session('unet/model.onnx'),
+        session('vae_decoder/model.onnx'),
+      ]);
       const tok = native.Tokenizer.fromString(readFileSync(join(dir, 'tokenizer/tokenizer.json'), 'utf8'));
       const T = m.tokenizer.maxLength;
       const states = async (p: string) => {

@@ -55,7 +55,9 @@ describe('the bundles shipped in models/bundles', () => {
     });
 
     if (name === 'emoji')
-      it("emoji: the pixel-space judge finds a training caption's own emoji among the 5 nearest real images for at least half of 16 captions × 2 seeds", { timeout: 300_000 }, async () => {
+      it("emoji: the pixel-space judge finds a training caption's own emoji among the 5 nearest real images for at least half of 16 captions × 2 seeds", {
+        timeout: 300_000,
+      }, async () => {
         const bundle = await openBundle(join(BUNDLES, name));
         const preset = getPreset(bundle.manifest.training.preset);
         const { train, heldOut } = await loadPresetData(preset.data, bundle.manifest.training.seed, preset.imageSize);
@@ -79,11 +81,14 @@ describe('the bundles shipped in models/bundles', () => {
     it(`${name}: the upscaler beats bicubic by at least ${UPSCALER_FLOOR_DB[name]} dB PSNR on held-out 2× ground truth`, async () => {
       const bundle = await openBundle(join(BUNDLES, name));
       const preset = getPreset(bundle.manifest.training.preset);
-      const hi = (await loadPresetData(preset.data, bundle.manifest.training.seed, 2 * preset.imageSize)).heldOut.samples.slice(0, 8).map((s) => s.image);
+      const hi = (await loadPresetData(preset.data, bundle.manifest.training.seed, 2 * preset.imageSize)).heldOut.samples
+        .slice(0, 8)
+        .map((s) => s.image);
       const low = hi.map((h) => downscale(h, 2));
       const out = await upscaleImage(await bundle.runtime(), bundle.manifest, imagesToBatch(low), 3);
       const up = batchToImages(out.data, out.dims);
-      const mse = (a: FloatImage, b: FloatImage) => a.data.reduce((s, v, i) => s + (Math.max(-1, Math.min(1, v)) - b.data[i]) ** 2, 0) / a.data.length;
+      const mse = (a: FloatImage, b: FloatImage) =>
+        a.data.reduce((s, v, i) => s + (Math.max(-1, Math.min(1, v)) - b.data[i]) ** 2, 0) / a.data.length;
       const upMse = hi.reduce((s, h, i) => s + mse(up[i], h), 0);
       const bicubicMse = hi.reduce((s, h, i) => s + mse(resizeBicubic(low[i], h.width, h.height), h), 0);
       expect(10 * Math.log10(bicubicMse / upMse)).toBeGreaterThanOrEqual(UPSCALER_FLOOR_DB[name]);

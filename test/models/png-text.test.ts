@@ -4,7 +4,18 @@ import { decodeImage, encodePng } from '../../node/png.ts';
 
 describe('PNG generation parameters', () => {
   const image = { width: 4, height: 4, data: Float32Array.from({ length: 48 }, (_, i) => (i % 7) / 7) };
-  const params = { prompt: 'red heart', negative: 'blue', steps: 20, guidance: 2, sampler: 'dpmpp-2m', seed: 42, model: 'emoji@abc', size: 64, strength: 0.6, upscale: true };
+  const params = {
+    prompt: 'red heart',
+    negative: 'blue',
+    steps: 20,
+    guidance: 2,
+    sampler: 'dpmpp-2m',
+    seed: 42,
+    model: 'emoji@abc',
+    size: 64,
+    strength: 0.6,
+    upscale: true,
+  };
 
   it('round-trip through a tEXt chunk that every PNG decoder accepts (CRC checked by pngjs)', () => {
     const png = withPngText(encodePng(image), { parameters: formatParameters(params), Software: 'edge-diffusion' });
@@ -15,7 +26,9 @@ describe('PNG generation parameters', () => {
   });
 
   it('is the conventional layout: prompt, "Negative prompt:", then Key: value pairs', () => {
-    expect(formatParameters({ ...params, strength: undefined, upscale: false })).toBe('red heart\nNegative prompt: blue\nSteps: 20, Sampler: dpmpp-2m, CFG scale: 2, Seed: 42, Size: 64x64, Model: emoji@abc');
+    expect(formatParameters({ ...params, strength: undefined, upscale: false })).toBe(
+      'red heart\nNegative prompt: blue\nSteps: 20, Sampler: dpmpp-2m, CFG scale: 2, Seed: 42, Size: 64x64, Model: emoji@abc',
+    );
     expect(parseParameters('just a caption')).toBeUndefined();
   });
 

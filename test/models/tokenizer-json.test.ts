@@ -41,7 +41,10 @@ describe('tokenizer.json is self-contained', () => {
       // The vocabulary is the one the text encoder was trained on.
       expect(ours.vocabSize).toBe(manifest.tokenizer.vocabSize);
       expect(ours.vocabSize).toBe(manifest.networks.textEncoder.vocabSize);
-      const captions = model === 'emoji' ? emojiCaptions().captions.map((c) => c.caption) : Array.from({ length: 400 }, (_, i) => caption(generateScene(1, i, { maxObjects: 2 })));
+      const captions =
+        model === 'emoji'
+          ? emojiCaptions().captions.map((c) => c.caption)
+          : Array.from({ length: 400 }, (_, i) => caption(generateScene(1, i, { maxObjects: 2 })));
       const texts = [...captions, ...ODD];
       const theirs = await nativeIds(text, texts);
       const mismatches = texts.filter((t, i) => theirs[i].join(',') !== Array.from(ours.encode(t)).join(','));
@@ -54,7 +57,9 @@ describe('tokenizer.json is self-contained', () => {
       expect(ours.unrepresentable('café 日本語 ☃')).toEqual([]);
       const hf = native.Tokenizer.fromString(text);
       // Whatever fits the context decodes back to its normalised text.
-      for (const t of ['Grinning Face', '  a  small RED circle ', 'waving hand: medium-dark skin tone'].filter((x) => ours.countTokens(x) <= manifest.tokenizer.maxLength - 2)) {
+      for (const t of ['Grinning Face', '  a  small RED circle ', 'waving hand: medium-dark skin tone'].filter(
+        (x) => ours.countTokens(x) <= manifest.tokenizer.maxLength - 2,
+      )) {
         expect(await hf.decode((await hf.encode(t)).getIds(), true)).toBe(normalizePrompt(t));
       }
       const { hidden } = await (await openBundle(dir)).encodeText(['café 日本語 ☃', 'red heart']);
@@ -82,7 +87,10 @@ describe('tokenizer.json is self-contained', () => {
     for (const ch of byteLevelAlphabet().slice(128)) delete legacy.model.vocab[ch]; // no byte ≥ 0x80
     const tok = loadTokenizer(selfContainedTokenizerJson(legacy, 16, { completeAlphabet: false }), 16);
     expect(tok.unrepresentable('café 日本')).toEqual(['é', '日', '本']);
-    expect(promptProblem(tok, 'café')).toEqual({ code: 'unsupported_text', message: "has characters this model's vocabulary cannot represent: é" });
+    expect(promptProblem(tok, 'café')).toEqual({
+      code: 'unsupported_text',
+      message: "has characters this model's vocabulary cannot represent: é",
+    });
     expect(promptProblem(tok, 'cafe')).toBeUndefined();
     expect(promptProblem(tok, 'abc '.repeat(20))?.code).toBe('prompt_too_long');
   });

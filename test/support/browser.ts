@@ -8,7 +8,8 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
  * is off: this machine has no network and Chromium would otherwise keep trying.
  */
 export async function launchChromium(options: { webgpu?: boolean } = {}): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium), as .ci/run does`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium), as .ci/run does`);
   const args = [
     '--no-sandbox',
     '--disable-quic',

@@ -31,11 +31,15 @@ export function buildWorker(): string {
   // The worker build needs an assets folder, not its content: an empty one, so that client/dist (which the
   // deploy test rebuilds) is never read here.
   const assets = mkdtempSync(join(tmpdir(), 'edge-assets-'));
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'deploy', '--dry-run', '--outdir', out, '--assets', assets], {
-    cwd: ROOT,
-    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
-    stdio: 'pipe',
-  });
+  execFileSync(
+    process.execPath,
+    [join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'deploy', '--dry-run', '--outdir', out, '--assets', assets],
+    {
+      cwd: ROOT,
+      env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
+      stdio: 'pipe',
+    },
+  );
   if (!existsSync(join(out, 'index.js'))) throw new Error('wrangler produced no index.js');
   built = out;
   return out;
@@ -70,7 +74,9 @@ export function edgeOptions(options: EdgeOptions = {}): MiniflareOptions {
     port: 0,
     host: '127.0.0.1',
     bindings: { PUBLISH_TOKEN: options.token ?? PUBLISH_TOKEN, MAX_UPLOAD_BYTES: String(MAX_UPLOAD), EMBEDDINGS_LIMIT_PERIOD: '60' },
-    ratelimits: options.embeddingsPerMinute ? { EMBEDDINGS_LIMITER: { simple: { limit: options.embeddingsPerMinute, period: 60 } } } : undefined,
+    ratelimits: options.embeddingsPerMinute
+      ? { EMBEDDINGS_LIMITER: { simple: { limit: options.embeddingsPerMinute, period: 60 } } }
+      : undefined,
   };
 }
 
@@ -78,21 +84,40 @@ export function edgeOptions(options: EdgeOptions = {}): MiniflareOptions {
  * A bundle with a real (random-weight) text encoder and a trained tokenizer, other files filler: what the
  * edge needs to answer embeddings. Returns the text encoder's ONNX bytes for reference runs.
  */
-export async function textBundle(name = 'toy', fillerBytes = 50_000): Promise<{ dir: string; version: string; textEncoderOnnx: Uint8Array; tokenizerJson: string; maxLength: number }> {
+export async function textBundle(
+  name = 'toy',
+  fillerBytes = 50_000,
+): Promise<{ dir: string; version: string; textEncoderOnnx: Uint8Array; tokenizerJson: string; maxLength: number }> {
   await initTrainingBackend('wasm');
   const maxLength = 16;
-  const tokenizerJson = trainTokenizer(['a small red circle', 'a large blue square above a green triangle', 'an orange emoji face, twitter style'], maxLength);
+  const tokenizerJson = trainTokenizer(
+    ['a small red circle', 'a large blue square above a green triangle', 'an orange emoji face, twitter style'],
+    maxLength,
+  );
   const tok = loadTokenizer(JSON.parse(tokenizerJson), maxLength);
-  const cfg = validateTextEncoderConfig({ vocabSize: tok.vocabSize, maxLength, width: 32, layers: 2, heads: 4, padId: tok.padId, projectionDim: 16 });
+  const cfg = validateTextEncoderConfig({
+    vocabSize: tok.vocabSize,
+    maxLength,
+    width: 32,
+    layers: 2,
+    heads: 4,
+    padId: tok.padId,
+    projectionDim: 16,
+  });
   const store = new ParamStore('text', 3);
   tf.tidy(() => textEncoder(tfjsOps(store), cfg, tf.zeros([1, maxLength], 'int32')));
   const textEncoderOnnx = exportTextEncoder(cfg, randomizeWeights(store, 9));
   store.dispose();
-  const b = await fakeBundle(name, {
-    [BUNDLE_FILES.textEncoder]: textEncoderOnnx,
-    [BUNDLE_FILES.tokenizer]: new TextEncoder().encode(tokenizerJson),
-    [BUNDLE_FILES.unet]: randomBytes(fillerBytes, 7),
-  }, undefined, { maxLength, vocabSize: tok.vocabSize, padId: tok.padId, textEncoder: cfg });
+  const b = await fakeBundle(
+    name,
+    {
+      [BUNDLE_FILES.textEncoder]: textEncoderOnnx,
+      [BUNDLE_FILES.tokenizer]: new TextEncoder().encode(tokenizerJson),
+      [BUNDLE_FILES.unet]: randomBytes(fillerBytes, 7),
+    },
+    undefined,
+    { maxLength, vocabSize: tok.vocabSize, padId: tok.padId, textEncoder: cfg },
+  );
   return { dir: b.dir, version: b.manifest.version, textEncoderOnnx, tokenizerJson, maxLength };
 }
 

@@ -16,7 +16,12 @@ export interface TextOverrides {
   textEncoder: Manifest['networks']['textEncoder'];
 }
 
-export async function fakeBundle(name: string, files: Record<string, Uint8Array>, version?: string, text?: TextOverrides): Promise<{ dir: string; manifest: Manifest }> {
+export async function fakeBundle(
+  name: string,
+  files: Record<string, Uint8Array>,
+  version?: string,
+  text?: TextOverrides,
+): Promise<{ dir: string; manifest: Manifest }> {
   const dir = mkdtempSync(join(tmpdir(), 'bundle-'));
   const entries: Manifest['files'] = {};
   for (const [path, bytes] of Object.entries(files)) {
@@ -32,7 +37,9 @@ export async function fakeBundle(name: string, files: Record<string, Uint8Array>
     createdAt: new Date(0).toISOString(),
     imageSize: 16,
     latent: { channels: 4, size: 4, scaleFactor: 1 },
-    tokenizer: text ? { maxLength: text.maxLength, padId: text.padId, vocabSize: text.vocabSize } : { maxLength: 8, padId: 0, vocabSize: 50 },
+    tokenizer: text
+      ? { maxLength: text.maxLength, padId: text.padId, vocabSize: text.vocabSize }
+      : { maxLength: 8, padId: 0, vocabSize: 50 },
     networks: { textEncoder: text?.textEncoder ?? TINY.text, imageEncoder: TINY.image, vae: TINY.vae, unet: TINY.unet },
     diffusion: { schedule, predictionType: 'epsilon', defaults: { steps: 4, guidance: 3, sampler: 'ddim' } },
     files: entries,

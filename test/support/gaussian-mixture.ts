@@ -49,7 +49,7 @@ export function exactEps(m: Mixture, xt: ArrayLike<number>, alphaBar: number): F
     let maxLog = -Infinity;
     for (let k = 0; k < K; k++) {
       const v = a * a * m.stds[k] ** 2 + s2;
-      logW[k] = Math.log(m.weights[k]) - 0.5 * Math.log(v) - ((x - a * m.means[k]) ** 2) / (2 * v);
+      logW[k] = Math.log(m.weights[k]) - 0.5 * Math.log(v) - (x - a * m.means[k]) ** 2 / (2 * v);
       maxLog = Math.max(maxLog, logW[k]);
     }
     let norm = 0;
@@ -105,8 +105,6 @@ export function moments(x: ArrayLike<number>): { mean: number; variance: number 
   for (let i = 0; i < x.length; i++) v += (x[i] - mean) ** 2;
   return { mean, variance: v / (x.length - 1) };
 }
-
-
 
 /** Draw n samples with a sampler driven by the exact denoiser of the mixture, reporting as `predictionType`. */
 export function sampleWithExactDenoiser(

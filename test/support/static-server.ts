@@ -21,11 +21,19 @@ export interface StaticServer {
  * A loopback HTTP server for browser tests: fixed in-memory routes plus folders mounted at prefixes.
  * Paths are normalised and must stay inside their folder.
  */
-export async function startStaticServer(routes: Record<string, Uint8Array | string>, mounts: Record<string, string> = {}): Promise<StaticServer> {
+export async function startStaticServer(
+  routes: Record<string, Uint8Array | string>,
+  mounts: Record<string, string> = {},
+): Promise<StaticServer> {
   const server: Server = createServer(async (req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const send = (status: number, body: Uint8Array | string, type: string) => {
-      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' });
+      res.writeHead(status, {
+        'content-type': type,
+        'content-length': Buffer.byteLength(body),
+        'cross-origin-opener-policy': 'same-origin',
+        'cross-origin-embedder-policy': 'require-corp',
+      });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
     if (path in routes) return send(200, routes[path], TYPES[extname(path)] ?? TYPES['.html']);

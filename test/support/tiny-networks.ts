@@ -1,11 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createRng } from '../../models/diffusion/rng.ts';
-import {
-  validateImageEncoderConfig,
-  validateTextEncoderConfig,
-  validateUnetConfig,
-  validateVaeConfig,
-} from '../../models/nn/configs.ts';
+import { validateImageEncoderConfig, validateTextEncoderConfig, validateUnetConfig, validateVaeConfig } from '../../models/nn/configs.ts';
 import { imageEncoder } from '../../models/nn/image-encoder.ts';
 import { textEncoder } from '../../models/nn/text-encoder.ts';
 import { unet } from '../../models/nn/unet.ts';
@@ -16,7 +11,7 @@ import { exportImageEncoder, exportTextEncoder, exportUnet, exportVaeDecoder, ex
 import type { OnnxOpsOptions } from '../../models/onnx/ops.ts';
 import { tfjsOps } from '../../trainer/tfjs/ops.ts';
 export { nhwcToNchw } from '../../models/pipeline/layout.ts';
-import { ParamStore } from '../../trainer/tfjs/params.ts';
+import type { ParamStore } from '../../trainer/tfjs/params.ts';
 
 /** Small configs of every network, for parity and gradient tests. */
 export const TINY = {
@@ -74,7 +69,9 @@ export interface NetworkCase {
 
 function normal(seed: number, shape: number[], std = 1): FeedValue {
   const n = shape.reduce((a, b) => a * b, 1);
-  const data = createRng(seed).fill(n).map((v) => v * std);
+  const data = createRng(seed)
+    .fill(n)
+    .map((v) => v * std);
   return { data, shape, image: shape.length === 4 };
 }
 
@@ -82,7 +79,8 @@ export function networkCases(batch = 2): NetworkCase[] {
   const { text, image, vae, unet: u, upscaler } = TINY;
   const ids = new Int32Array(batch * text.maxLength);
   for (let b = 0; b < batch; b++)
-    for (let t = 0; t < text.maxLength; t++) ids[b * text.maxLength + t] = t === 0 ? 1 : t < 5 + b ? 2 + ((b * 7 + t * 3) % 47) : text.padId;
+    for (let t = 0; t < text.maxLength; t++)
+      ids[b * text.maxLength + t] = t === 0 ? 1 : t < 5 + b ? 2 + ((b * 7 + t * 3) % 47) : text.padId;
   const latent = 16 / 4;
   const cases: Omit<NetworkCase, 'forward'>[] = [
     {
@@ -133,7 +131,9 @@ export function networkCases(batch = 2): NetworkCase[] {
         low_res: normal(7, [batch, 8, 8, 3]),
         noise_level: { data: Float32Array.from({ length: batch }, (_, i) => 20 * (i + 1)), shape: [batch], image: false },
       },
-      run: (ops, x) => ({ out_sample: unet(ops, upscaler, { sample: x.sample, timestep: x.timestep, lowRes: x.low_res, noiseLevel: x.noise_level }) }),
+      run: (ops, x) => ({
+        out_sample: unet(ops, upscaler, { sample: x.sample, timestep: x.timestep, lowRes: x.low_res, noiseLevel: x.noise_level }),
+      }),
       exportOnnx: (w, o) => exportUnet(upscaler, 16, 0, w, o),
     },
   ];
@@ -142,7 +142,10 @@ export function networkCases(batch = 2): NetworkCase[] {
 
 export function toTensors(inputs: Record<string, FeedValue>): Record<string, tf.Tensor> {
   return Object.fromEntries(
-    Object.entries(inputs).map(([k, v]) => [k, v.data instanceof Int32Array ? tf.tensor(v.data, v.shape, 'int32') : tf.tensor(v.data, v.shape)]),
+    Object.entries(inputs).map(([k, v]) => [
+      k,
+      v.data instanceof Int32Array ? tf.tensor(v.data, v.shape, 'int32') : tf.tensor(v.data, v.shape),
+    ]),
   );
 }
 

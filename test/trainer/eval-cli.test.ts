@@ -9,18 +9,37 @@ const out = mkdtempSync(join(tmpdir(), 'eval-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 describe('npm run eval', () => {
-  it('evaluates a shipped bundle on its preset\'s held-out data and prints a JSON report', async () => {
-    const r = await runCli('trainer/eval-cli.ts', ['--model', 'models/bundles/shapes', '--json', '--out', out, '--prompts', '8', '--steps', '6']);
+  it("evaluates a shipped bundle on its preset's held-out data and prints a JSON report", async () => {
+    const r = await runCli('trainer/eval-cli.ts', [
+      '--model',
+      'models/bundles/shapes',
+      '--json',
+      '--out',
+      out,
+      '--prompts',
+      '8',
+      '--steps',
+      '6',
+    ]);
     expect(r.code, r.output).toBe(0);
     const report = JSON.parse(r.output.trim().split('\n').at(-1)!) as {
       model: string;
       sweep: Record<string, number>[];
-      composition: { accuracy: number; scenes: number; detectorOnReal: { heldOut: number }; byGuidance: { guidance: number; accuracy: number }[] };
-      upscaler: Record<'psnr' | 'bicubicPsnr' | 'clipFeatureDistance' | 'bicubicClipFeatureDistance' | 'steps', number> & { bySteps: { steps: number; psnr: number }[] } };
+      composition: {
+        accuracy: number;
+        scenes: number;
+        detectorOnReal: { heldOut: number };
+        byGuidance: { guidance: number; accuracy: number }[];
+      };
+      upscaler: Record<'psnr' | 'bicubicPsnr' | 'clipFeatureDistance' | 'bicubicClipFeatureDistance' | 'steps', number> & {
+        bySteps: { steps: number; psnr: number }[];
+      };
+    };
     expect(report.model).toMatch(/^shapes@/);
     expect(report.sweep.map((s) => s.guidance)).toEqual(getPreset('shapes').eval.guidanceScales);
     for (const row of report.sweep) {
-      for (const k of ['clipScore', 'clipScoreRatio', 'clipScoreShuffledCaptions', 'frechetClip', 'frechetJoint', 'colourShapeAccuracy']) expect(Number.isFinite(row[k]), k).toBe(true);
+      for (const k of ['clipScore', 'clipScoreRatio', 'clipScoreShuffledCaptions', 'frechetClip', 'frechetJoint', 'colourShapeAccuracy'])
+        expect(Number.isFinite(row[k]), k).toBe(true);
       expect(row.colourShapeAccuracy).toBeGreaterThanOrEqual(0);
       expect(row.colourShapeAccuracy).toBeLessThanOrEqual(1);
     }
@@ -36,7 +55,15 @@ describe('npm run eval', () => {
     expect(up.clipFeatureDistance).toBeLessThan(up.bicubicClipFeatureDistance);
     expect(up.bySteps.map((s) => s.steps)).toEqual(expect.arrayContaining([1, 2, 4, 8, up.steps]));
     expect(up.bySteps.find((s) => s.steps === up.steps)!.psnr).toBeCloseTo(up.psnr, 6);
-    for (const f of ['guidance-sweep.png', 'guidance-curve.png', 'samples.png', 'samplers.png', 'upscaler-vs-bicubic.png', 'upscaled-samples.png']) expect(existsSync(join(out, f)), f).toBe(true);
+    for (const f of [
+      'guidance-sweep.png',
+      'guidance-curve.png',
+      'samples.png',
+      'samplers.png',
+      'upscaler-vs-bicubic.png',
+      'upscaled-samples.png',
+    ])
+      expect(existsSync(join(out, f)), f).toBe(true);
   });
 
   it('without --model: one line of usage and exit 2', async () => {

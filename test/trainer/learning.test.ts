@@ -35,7 +35,14 @@ let ctx: RunContext;
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 beforeAll(async () => {
-  const r = await runCli('trainer/cli.ts', ['--preset', 'shapes-tiny', '--out', dir, '--stage', 'tokenizer,clip,vae,latents,unet,upscaler']);
+  const r = await runCli('trainer/cli.ts', [
+    '--preset',
+    'shapes-tiny',
+    '--out',
+    dir,
+    '--stage',
+    'tokenizer,clip,vae,latents,unet,upscaler',
+  ]);
   expect(r.code, r.output).toBe(0);
   ctx = new RunContext(getPreset('shapes-tiny'), dir, 1, false, await initBackend('ort'), 'test');
 }, 300_000);
@@ -56,9 +63,16 @@ async function heldOutLoss(objective: Objective, trained?: Record<string, Weight
 const weights = (stage: string, file: string) => loadWeights(join(dir, stage, file)).weights;
 
 /** Train an objective for `steps` steps on one engine at its stage's learning-rate schedule; its networks' weights. */
-async function trainBriefly(objective: Objective, engineName: 'ort' | 'tfjs', sched: StageSchedule, steps: number, networks: string[]): Promise<Record<string, WeightMap>> {
+async function trainBriefly(
+  objective: Objective,
+  engineName: 'ort' | 'tfjs',
+  sched: StageSchedule,
+  steps: number,
+  networks: string[],
+): Promise<Record<string, WeightMap>> {
   const settings = { seed: ctx.seed, weightDecay: 0.01, clipNorm: 1 };
-  const engine = engineName === 'ort' ? await createOrtEngine(objective, settings, { threads: 2 }) : await createTfjsEngine(objective, settings);
+  const engine =
+    engineName === 'ort' ? await createOrtEngine(objective, settings, { threads: 2 }) : await createTfjsEngine(objective, settings);
   for (let step = 0; step < steps; step++) await engine.step(step, learningRate({ ...sched, steps }, step));
   const out = Object.fromEntries(networks.map((n) => [n, engine.weights(n, 'param')]));
   engine.dispose();
@@ -68,14 +82,21 @@ async function trainBriefly(objective: Objective, engineName: 'ort' | 'tfjs', sc
 /** The same data at twice the size, box-downscaled as the condition: the upscaler objective on a split. */
 async function upscalerSplit(split: 'train' | 'heldOut'): Promise<Objective> {
   const hi = (await ctx.data(2 * ctx.preset.imageSize))[split];
-  return upscalerObjective(ctx, hi, hi.samples.map((s) => downscale(s.image, 2)));
+  return upscalerObjective(
+    ctx,
+    hi,
+    hi.samples.map((s) => downscale(s.image, 2)),
+  );
 }
 
 describe('training learns (shapes-tiny, default engine)', () => {
   it('VAE: held-out reconstruction loss ≤ 0.7× its starting value', async () => {
     const objective = vaeObjective(ctx, (await ctx.data()).heldOut);
     const before = await heldOutLoss(objective);
-    const after = await heldOutLoss(objective, { vae_encoder: weights('vae', 'vae_encoder.bin'), vae_decoder: weights('vae', 'vae_decoder.bin') });
+    const after = await heldOutLoss(objective, {
+      vae_encoder: weights('vae', 'vae_encoder.bin'),
+      vae_decoder: weights('vae', 'vae_decoder.bin'),
+    });
     expect(after, `${before} → ${after}`).toBeLessThan(0.7 * before);
   });
 
@@ -86,7 +107,9 @@ describe('training learns (shapes-tiny, default engine)', () => {
     expect(after, `${before} → ${after}`).toBeLessThan(0.7 * before);
   });
 
-  it('mutation check: the same U-Net run trained towards zeros (its target broken) fails the loss test above', { timeout: 180_000 }, async () => {
+  it('mutation check: the same U-Net run trained towards zeros (its target broken) fails the loss test above', {
+    timeout: 180_000,
+  }, async () => {
     const sched = ctx.preset.stages.unet;
     const train = unetObjective(ctx, await encodeDataset(ctx, (await ctx.data()).train));
     const zeros = new Float32Array(train.inputs.target.shape.reduce((a, b) => a * b, 1));
@@ -98,7 +121,9 @@ describe('training learns (shapes-tiny, default engine)', () => {
     expect(after, `${before} → ${after}`).toBeGreaterThan(0.7 * before);
   });
 
-  it('mutation check: a VAE trained on blank images (its input and target broken) fails the VAE loss test', { timeout: 180_000 }, async () => {
+  it('mutation check: a VAE trained on blank images (its input and target broken) fails the VAE loss test', {
+    timeout: 180_000,
+  }, async () => {
     const train = vaeObjective(ctx, (await ctx.data()).train);
     const blank = new Float32Array(train.inputs.image.shape.reduce((a, b) => a * b, 1));
     const broken: Objective = { ...train, batch: (step) => ({ ...train.batch(step), image: blank }) };
@@ -109,7 +134,9 @@ describe('training learns (shapes-tiny, default engine)', () => {
   });
 
   // The second engine (tfjs-wasm, ~1 s a step here): fewer steps than the presets', the presets' learning rates.
-  it('the second engine learns too: U-Net, VAE and upscaler trained briefly on tfjs (wasm) lower their held-out losses', { timeout: 400_000 }, async () => {
+  it('the second engine learns too: U-Net, VAE and upscaler trained briefly on tfjs (wasm) lower their held-out losses', {
+    timeout: 400_000,
+  }, async () => {
     const unetHeld = unetObjective(ctx, await encodeDataset(ctx, (await ctx.data()).heldOut));
     const unetTrain = unetObjective(ctx, await encodeDataset(ctx, (await ctx.data()).train));
     const vaeHeld = vaeObjective(ctx, (await ctx.data()).heldOut);

@@ -83,7 +83,10 @@ describe('the ONNX training-graph engine', () => {
     const engine = await createOrtEngine(denoising(2), SETTINGS, { threads: 1 });
     await engine.step(0, 1e-3);
     const before = engine.checkpointTensors();
-    const poisoned = { ...denoising(2), batch: (s: number) => ({ ...denoising(2).batch(s), target: new Float32Array(2 * 256).fill(Number.NaN) }) };
+    const poisoned = {
+      ...denoising(2),
+      batch: (s: number) => ({ ...denoising(2).batch(s), target: new Float32Array(2 * 256).fill(Number.NaN) }),
+    };
     const bad = await createOrtEngine(poisoned, SETTINGS, { threads: 1 });
     bad.restore(before, 'test');
     expect(await bad.step(1, 1e-3)).toBeNaN();

@@ -58,14 +58,26 @@ describe('the ONNX training graph differentiates every network as tfjs does', ()
   for (const c of networkCases(2)) {
     it(c.name, async () => {
       const store = new ParamStore(c.name, 1);
-      const outputs = tf.tidy(() => c.forward(store, Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, tf.tensor(v.data, v.shape, v.data instanceof Int32Array ? 'int32' : 'float32')]))));
+      const outputs = tf.tidy(() =>
+        c.forward(
+          store,
+          Object.fromEntries(
+            Object.entries(c.inputs).map(([k, v]) => [k, tf.tensor(v.data, v.shape, v.data instanceof Int32Array ? 'int32' : 'float32')]),
+          ),
+        ),
+      );
       const outputShapes = Object.fromEntries(Object.entries(outputs).map(([k, t]) => [k, t.shape]));
       tf.dispose(Object.values(outputs));
       const weights = randomizeWeights(store, 7);
       const objective = caseObjective(c, outputShapes);
 
-      const { value, grads } = tf.variableGrads(() => objective.loss(() => tfjsOps(store), tfjsFeeds(objective, objective.batch(0))) as tf.Scalar);
-      const expected = { loss: value.dataSync()[0], grads: new Map([...store.variables].map(([name, v]) => [name, grads[v.name].dataSync() as Float32Array])) };
+      const { value, grads } = tf.variableGrads(
+        () => objective.loss(() => tfjsOps(store), tfjsFeeds(objective, objective.batch(0))) as tf.Scalar,
+      );
+      const expected = {
+        loss: value.dataSync()[0],
+        grads: new Map([...store.variables].map(([name, v]) => [name, grads[v.name].dataSync() as Float32Array])),
+      };
       tf.dispose([value, ...Object.values(grads)]);
 
       const engine = await createOrtEngine(objective, { seed: 1, weightDecay: 0, clipNorm: 1 }, { exposeGradients: true, threads: 2 });

@@ -12,10 +12,10 @@ import { createOrtEngine } from '../../trainer/ort/engine.ts';
  */
 type Case = [string, <T>(ops: Ops<T>, ids: T) => T, number?];
 
-const image = <T,>(ops: Ops<T>, name: string, n: number, h: number, w: number, c: number) =>
+const image = <T>(ops: Ops<T>, name: string, n: number, h: number, w: number, c: number) =>
   ops.tokensToImage(ops.param(name, [n, h * w, c], { kind: 'normal', std: 1 }), h, w);
-const p = <T,>(ops: Ops<T>, name: string, shape: number[], std = 1) => ops.param(name, shape, { kind: 'normal', std });
-const positive = <T,>(ops: Ops<T>, name: string, shape: number[]) => ops.addScalar(ops.mul(p(ops, name, shape), p(ops, name, shape)), 0.5);
+const p = <T>(ops: Ops<T>, name: string, shape: number[], std = 1) => ops.param(name, shape, { kind: 'normal', std });
+const positive = <T>(ops: Ops<T>, name: string, shape: number[]) => ops.addScalar(ops.mul(p(ops, name, shape), p(ops, name, shape)), 0.5);
 
 const CASES: Case[] = [
   ['add (broadcast)', (o) => o.add(p(o, 'a', [2, 3, 4]), p(o, 'b', [4]))],
@@ -43,9 +43,18 @@ const CASES: Case[] = [
   ['concat', (o) => o.concat([p(o, 'a', [2, 3, 4]), p(o, 'b', [2, 2, 4])], 1)],
   ['concat of images (channels)', (o) => o.concat([image(o, 'a', 2, 4, 4, 3), image(o, 'b', 2, 4, 4, 2)], 3)],
   ['selectIndex', (o) => o.selectIndex(p(o, 'a', [2, 5, 3]), 2)],
-  ['conv2d 3×3 same, ≥256 positions', (o) => o.conv2d(image(o, 'x', 1, 16, 16, 3), p(o, 'w', [3, 3, 3, 4], 0.3), p(o, 'b', [4]), { pad: [1, 1, 1, 1] })],
-  ['conv2d 3×3 same, small map', (o) => o.conv2d(image(o, 'x', 2, 6, 6, 3), p(o, 'w', [3, 3, 3, 4], 0.3), p(o, 'b', [4]), { pad: [1, 1, 1, 1] })],
-  ['conv2d 3×3 stride 2, asymmetric pad', (o) => o.conv2d(image(o, 'x', 2, 8, 8, 3), p(o, 'w', [3, 3, 3, 4], 0.3), undefined, { stride: 2, pad: [0, 1, 0, 1] })],
+  [
+    'conv2d 3×3 same, ≥256 positions',
+    (o) => o.conv2d(image(o, 'x', 1, 16, 16, 3), p(o, 'w', [3, 3, 3, 4], 0.3), p(o, 'b', [4]), { pad: [1, 1, 1, 1] }),
+  ],
+  [
+    'conv2d 3×3 same, small map',
+    (o) => o.conv2d(image(o, 'x', 2, 6, 6, 3), p(o, 'w', [3, 3, 3, 4], 0.3), p(o, 'b', [4]), { pad: [1, 1, 1, 1] }),
+  ],
+  [
+    'conv2d 3×3 stride 2, asymmetric pad',
+    (o) => o.conv2d(image(o, 'x', 2, 8, 8, 3), p(o, 'w', [3, 3, 3, 4], 0.3), undefined, { stride: 2, pad: [0, 1, 0, 1] }),
+  ],
   ['conv2d 1×1', (o) => o.conv2d(image(o, 'x', 2, 5, 5, 3), p(o, 'w', [1, 1, 3, 4], 0.5), p(o, 'b', [4]), { pad: [0, 0, 0, 0] })],
   ['conv2d 5×5 valid', (o) => o.conv2d(image(o, 'x', 1, 9, 9, 2), p(o, 'w', [5, 5, 2, 3], 0.2), undefined, { pad: [0, 0, 0, 0] })],
   ['groupNorm', (o) => o.groupNorm(image(o, 'x', 2, 4, 4, 8), 2, p(o, 'g', [8]), p(o, 'b', [8]), 1e-5)],
@@ -76,7 +85,8 @@ describe('each VJP rule of the training graph matches a central finite differenc
       const base = engine.checkpointTensors();
       const set = (shift: number, d: Map<string, Float32Array>) => {
         const t = new Map<string, StoredTensor>();
-        for (const [k, v] of base) t.set(k, k.startsWith('param:') ? { shape: v.shape, data: v.data.map((x, i) => x + shift * d.get(k)![i]) } : v);
+        for (const [k, v] of base)
+          t.set(k, k.startsWith('param:') ? { shape: v.shape, data: v.data.map((x, i) => x + shift * d.get(k)![i]) } : v);
         engine.restore(t, 'test');
       };
       const rng = createRng(11);

@@ -22,7 +22,10 @@ describe('pixel retrieval judge', () => {
   });
 
   it('the real images score perfectly, a fixed derangement near chance, and noise moves ranks down', () => {
-    const gallery = Array.from({ length: 40 }, (_, i) => ({ image: flat(i + 1), caption: i < 4 ? `hand: ${['light', 'medium', 'dark', 'medium-dark'][i]} skin tone` : `emoji ${i}` }));
+    const gallery = Array.from({ length: 40 }, (_, i) => ({
+      image: flat(i + 1),
+      caption: i < 4 ? `hand: ${['light', 'medium', 'dark', 'medium-dark'][i]} skin tone` : `emoji ${i}`,
+    }));
     const judge = pixelRetrieval(gallery);
     const self = judge.score(gallery.map((g, own) => ({ image: g.image, own })));
     expect(self).toMatchObject({ top1: 1, top5: 1, baseMatch: 1, medianRank: 1, queries: 40 });

@@ -19,7 +19,11 @@ describe('publishing bundles to local R2', () => {
   it('files read back byte-identical; latest flips only after every file is present', async () => {
     const state = mkdtempSync(join(tmpdir(), 'state-'));
     dirs.push(state);
-    const files = { 'unet/model.onnx': randomBytes(300_000, 1), 'vae_decoder/model.onnx': randomBytes(70_000, 2), 'tokenizer/tokenizer.json': new TextEncoder().encode('{"a":1}') };
+    const files = {
+      'unet/model.onnx': randomBytes(300_000, 1),
+      'vae_decoder/model.onnx': randomBytes(70_000, 2),
+      'tokenizer/tokenizer.json': new TextEncoder().encode('{"a":1}'),
+    };
     const v1 = await fakeBundle('toy', files, 'v1');
     const v2 = await fakeBundle('toy', { ...files, 'unet/model.onnx': randomBytes(300_000, 3) }, 'v2');
     dirs.push(v1.dir, v2.dir);
@@ -34,14 +38,17 @@ describe('publishing bundles to local R2', () => {
       expect(JSON.parse(await (await r2.bucket.get(latestKey('toy')))!.text())).toEqual({ version: 'v1' });
       expect(await r2.bucket.get(manifestKey('toy', 'v2'))).toBeNull();
       // Every v1 file is still complete and byte-identical.
-      for (const [path, bytes] of Object.entries(files)) expect(await bytesOf(await r2.bucket.get(fileKey('toy', 'v1', path)))).toEqual(bytes);
+      for (const [path, bytes] of Object.entries(files))
+        expect(await bytesOf(await r2.bucket.get(fileKey('toy', 'v1', path)))).toEqual(bytes);
 
       await publishBundle(r2.store, v2.dir);
       expect(JSON.parse(await (await r2.bucket.get(latestKey('toy')))!.text())).toEqual({ version: 'v2' });
       for (const path of Object.keys(files)) {
         expect(await bytesOf(await r2.bucket.get(fileKey('toy', 'v2', path)))).toEqual(new Uint8Array(readFileSync(join(v2.dir, path))));
       }
-      expect(await bytesOf(await r2.bucket.get(manifestKey('toy', 'v2')))).toEqual(new Uint8Array(readFileSync(join(v2.dir, 'manifest.json'))));
+      expect(await bytesOf(await r2.bucket.get(manifestKey('toy', 'v2')))).toEqual(
+        new Uint8Array(readFileSync(join(v2.dir, 'manifest.json'))),
+      );
     } finally {
       await r2.dispose();
     }
@@ -49,7 +56,9 @@ describe('publishing bundles to local R2', () => {
     // Persisted: a fresh Miniflare over the same state folder (as wrangler dev uses) sees the same objects.
     const again = await localR2Store(state);
     try {
-      expect(await bytesOf(await again.bucket.get(fileKey('toy', 'v2', 'unet/model.onnx')))).toEqual(new Uint8Array(readFileSync(join(v2.dir, 'unet/model.onnx'))));
+      expect(await bytesOf(await again.bucket.get(fileKey('toy', 'v2', 'unet/model.onnx')))).toEqual(
+        new Uint8Array(readFileSync(join(v2.dir, 'unet/model.onnx'))),
+      );
     } finally {
       await again.dispose();
     }
@@ -77,7 +86,9 @@ describe('npm run publish', () => {
     await once(server, 'listening');
     const { port } = server.address() as AddressInfo;
     server.close();
-    const down = await runCli('trainer/publish-cli.ts', ['models/bundles/shapes', '--remote', `http://127.0.0.1:${port}`], { EDGE_PUBLISH_TOKEN: 'x' });
+    const down = await runCli('trainer/publish-cli.ts', ['models/bundles/shapes', '--remote', `http://127.0.0.1:${port}`], {
+      EDGE_PUBLISH_TOKEN: 'x',
+    });
     expect(down.code).toBe(1);
     expect(down.output.trim()).toBe(`publish: cannot reach http://127.0.0.1:${port} (ECONNREFUSED)`);
     const missing = await runCli('trainer/publish-cli.ts', ['--remote', 'http://127.0.0.1:1']);

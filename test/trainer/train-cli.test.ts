@@ -57,7 +57,10 @@ describe('npm run train', () => {
           resolve();
         }
       }, 50);
-      child.on('exit', () => (clearInterval(timer), reject(new Error(`finished before it could be killed:\n${child.output()}`))));
+      child.on('exit', () => {
+        clearInterval(timer);
+        reject(new Error(`finished before it could be killed:\n${child.output()}`));
+      });
     });
     await new Promise((resolve) => child.on('exit', resolve));
     expect(child.signalCode).toBe('SIGKILL');
@@ -129,10 +132,26 @@ describe('npm run train', () => {
 
     const ds = loadFolderDataset(dir, 32);
     expect(ds.samples.length).toBe(13);
-    expect(ds.skipped).toEqual({ 'unreadable image': 2, 'missing caption': 1, 'odd size (not square or smaller than the training size)': 1, 'bad metadata.jsonl line': 1 });
+    expect(ds.skipped).toEqual({
+      'unreadable image': 2,
+      'missing caption': 1,
+      'odd size (not square or smaller than the training size)': 1,
+      'bad metadata.jsonl line': 1,
+    });
     expect(ds.samples.find((s) => s.caption === 'a big picture')!.image.width).toBe(32);
 
-    const r = await runCli(TRAIN, ['--preset', 'shapes-tiny', '--data', dir, '--out', join(work, 'folder-run'), '--stage', 'tokenizer,clip,vae', '--max-steps', '2']);
+    const r = await runCli(TRAIN, [
+      '--preset',
+      'shapes-tiny',
+      '--data',
+      dir,
+      '--out',
+      join(work, 'folder-run'),
+      '--stage',
+      'tokenizer,clip,vae',
+      '--max-steps',
+      '2',
+    ]);
     expect(r.code, r.output).toBe(0);
     expect(r.output).toMatch(/warning: skipped 2 file\(s\) .*: unreadable image/);
   });
@@ -155,6 +174,19 @@ describe('npm run train', () => {
     expect(existsSync(join(work, 'y'))).toBe(false);
     const help = await runCli(TRAIN, ['-h']);
     expect(help.code).toBe(0);
-    for (const flag of ['--preset', '--out', '--stage', '--seed', '--resume', '--max-steps', '--checkpoint-every', '--backend', '--threads', '--fp16', '--data']) expect(help.output).toContain(flag);
+    for (const flag of [
+      '--preset',
+      '--out',
+      '--stage',
+      '--seed',
+      '--resume',
+      '--max-steps',
+      '--checkpoint-every',
+      '--backend',
+      '--threads',
+      '--fp16',
+      '--data',
+    ])
+      expect(help.output).toContain(flag);
   });
 });

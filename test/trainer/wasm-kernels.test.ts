@@ -34,10 +34,30 @@ const CONV_CASES: { x: [number, number, number, number]; k: number; stride: numb
   { x: [2, 8, 8, 3], k: 3, stride: 1, pad: 'same' },
   { x: [2, 8, 8, 3], k: 3, stride: 2, pad: 'same' },
   { x: [3, 9, 10, 4], k: 3, stride: 2, pad: 'valid' },
-  { x: [2, 9, 7, 2], k: 3, stride: 2, pad: [[0, 0], [0, 1], [0, 1], [0, 0]] },
+  {
+    x: [2, 9, 7, 2],
+    k: 3,
+    stride: 2,
+    pad: [
+      [0, 0],
+      [0, 1],
+      [0, 1],
+      [0, 0],
+    ],
+  },
   { x: [1, 11, 11, 3], k: 5, stride: 3, pad: 'same' },
   { x: [2, 6, 6, 5], k: 1, stride: 1, pad: 'valid' },
-  { x: [2, 7, 7, 3], k: 3, stride: 1, pad: [[0, 0], [2, 0], [1, 1], [0, 0]] },
+  {
+    x: [2, 7, 7, 3],
+    k: 3,
+    stride: 1,
+    pad: [
+      [0, 0],
+      [2, 0],
+      [1, 1],
+      [0, 0],
+    ],
+  },
 ];
 
 describe('wasm training kernels', () => {
@@ -74,8 +94,12 @@ describe('wasm training kernels', () => {
 
   it('UnsortedSegmentSum (the gradient of an embedding lookup) matches cpu, repeated and unused ids included', async () => {
     const table = randn(4, [6, 5]);
-    const ids = [[1, 2, 2, 0], [5, 1, 1, 1]];
-    const grad = () => tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.gather(t, tf.tensor2d(ids, [2, 4], 'int32')))))(tf.tensor2d(table, [6, 5]));
+    const ids = [
+      [1, 2, 2, 0],
+      [5, 1, 1, 1],
+    ];
+    const grad = () =>
+      tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.gather(t, tf.tensor2d(ids, [2, 4], 'int32')))))(tf.tensor2d(table, [6, 5]));
     const wasm = await on('wasm', grad);
     expect(relativeMaxError(wasm, await on('cpu', grad))).toBeLessThan(1e-6);
     // Row 3 is never looked up: its gradient is exactly zero; row 1 is looked up four times.
@@ -83,7 +107,11 @@ describe('wasm training kernels', () => {
     for (let j = 0; j < 5; j++) expect(wasm[5 + j]).toBeCloseTo(8 * table[5 + j], 4);
   });
 
-  for (const [ta, tb] of [[true, false], [false, true], [true, true]] as const) {
+  for (const [ta, tb] of [
+    [true, false],
+    [false, true],
+    [true, true],
+  ] as const) {
     it(`BatchMatMul transposeA=${ta} transposeB=${tb}: values and gradients match cpu`, async () => {
       const aShape: [number, number, number] = ta ? [3, 5, 4] : [3, 4, 5];
       const bShape: [number, number, number] = tb ? [3, 6, 5] : [3, 5, 6];
@@ -91,7 +119,10 @@ describe('wasm training kernels', () => {
       const b = randn(6, bShape);
       const f = () => tf.matMul(tf.tensor(a, aShape) as tf.Tensor3D, tf.tensor(b, bShape) as tf.Tensor3D, ta, tb);
       expect(relativeMaxError(await on('wasm', f), await on('cpu', f))).toBeLessThan(1e-6);
-      const g = () => tf.grad((x: tf.Tensor) => tf.sum(tf.square(tf.matMul(x as tf.Tensor3D, tf.tensor(b, bShape) as tf.Tensor3D, ta, tb))))(tf.tensor(a, aShape));
+      const g = () =>
+        tf.grad((x: tf.Tensor) => tf.sum(tf.square(tf.matMul(x as tf.Tensor3D, tf.tensor(b, bShape) as tf.Tensor3D, ta, tb))))(
+          tf.tensor(a, aShape),
+        );
       expect(relativeMaxError(await on('wasm', g), await on('cpu', g))).toBeLessThan(1e-5);
     });
   }
@@ -107,7 +138,9 @@ describe('wasm training kernels', () => {
       const forward = () => unet(tfjsOps(store), cfg, { sample: x.sample, timestep: x.timestep, context: x.encoder_hidden_states });
       tf.tidy(forward);
       randomizeWeights(store, 11);
-      const { value, grads } = tf.variableGrads(() => tf.mean(tf.squaredDifference(forward(), tf.tensor(target, c.inputs.sample.shape))) as tf.Scalar);
+      const { value, grads } = tf.variableGrads(
+        () => tf.mean(tf.squaredDifference(forward(), tf.tensor(target, c.inputs.sample.shape))) as tf.Scalar,
+      );
       const out = { loss: (await value.data())[0], grads: new Map<string, Float32Array>() };
       for (const [name, v] of store.variables) out.grads.set(name, (await grads[v.name].data()) as Float32Array);
       store.dispose();

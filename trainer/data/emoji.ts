@@ -34,7 +34,13 @@ function initResvg(): Promise<void> {
 /** Twemoji names files by lower-case code points joined by '-', dropping FE0F outside ZWJ sequences. */
 function svgFileFor(svgDir: string, hexcode: string): string | undefined {
   const exact = hexcode.toLowerCase();
-  const candidates = [exact, exact.split('-').filter((c) => c !== 'fe0f').join('-')];
+  const candidates = [
+    exact,
+    exact
+      .split('-')
+      .filter((c) => c !== 'fe0f')
+      .join('-'),
+  ];
   return candidates.map((c) => `${c}.svg`).find((f) => existsSync(join(svgDir, f)));
 }
 
@@ -65,7 +71,8 @@ export async function loadEmojiDataset(size: number): Promise<Dataset> {
   const samples: Sample[] = captions.map(({ caption, file }) => {
     const svg = readFileSync(join(svgDir, file), 'utf8');
     const png = new Resvg(svg, { fitTo: { mode: 'width', value: size }, background: 'white' }).render();
-    if (png.width !== size || png.height !== size) throw new Error(`${file} rendered at ${png.width}×${png.height}, expected ${size}×${size}`);
+    if (png.width !== size || png.height !== size)
+      throw new Error(`${file} rendered at ${png.width}×${png.height}, expected ${size}×${size}`);
     const image = rgbaToFloat(png.pixels, size, size);
     png.free();
     return { image, caption };
@@ -75,7 +82,8 @@ export async function loadEmojiDataset(size: number): Promise<Dataset> {
       name: 'twemoji',
       description: 'Twemoji SVGs (@twemoji/svg) rendered on white, captions from emojibase-data (en labels, skin tones included)',
       licence: 'Twemoji graphics CC-BY 4.0 (Twitter, Inc. and other contributors); emojibase-data MIT',
-      attribution: 'Trained on Twemoji graphics © Twitter, Inc. and other contributors, CC-BY 4.0 (https://creativecommons.org/licenses/by/4.0/); captions from emojibase (MIT).',
+      attribution:
+        'Trained on Twemoji graphics © Twitter, Inc. and other contributors, CC-BY 4.0 (https://creativecommons.org/licenses/by/4.0/); captions from emojibase (MIT).',
       count: samples.length,
     },
     imageSize: size,

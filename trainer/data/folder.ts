@@ -39,7 +39,7 @@ export function loadFolderDataset(dir: string, size: number): Dataset {
       skip('missing caption');
       continue;
     }
-    let image;
+    let image: ReturnType<typeof decodeImage>;
     try {
       image = decodeImage(readFileSync(join(dir, file)));
     } catch {
@@ -55,7 +55,12 @@ export function loadFolderDataset(dir: string, size: number): Dataset {
   }
   for (const [why, n] of Object.entries(skipped)) process.stderr.write(`warning: skipped ${n} file(s) in ${dir}: ${why}\n`);
   return {
-    source: { name: 'folder', description: `images with captions from ${dir}`, licence: 'as provided by the folder owner', count: samples.length },
+    source: {
+      name: 'folder',
+      description: `images with captions from ${dir}`,
+      licence: 'as provided by the folder owner',
+      count: samples.length,
+    },
     imageSize: size,
     samples,
     skipped,

@@ -36,7 +36,9 @@ export async function loadPresetData(spec: DataSpec, seed: number, size: number)
     return {
       train: shapesDataset(seed, spec.count, size, opts),
       heldOut: shapesDataset(seed, spec.heldOut, size, opts, spec.count),
-      heldOutCombinations: spec.heldOutCombinations ? shapesDataset(seed, spec.heldOutCombinations, size, opts, 0, 'combinations') : undefined,
+      heldOutCombinations: spec.heldOutCombinations
+        ? shapesDataset(seed, spec.heldOutCombinations, size, opts, 0, 'combinations')
+        : undefined,
     };
   }
   const all = spec.kind === 'emoji' ? await loadEmojiDataset(size) : loadFolderDataset(spec.path, size);

@@ -25,7 +25,13 @@ export function ortFeeds(objective: Objective, feeds: Feeds): Record<string, ort
     const data = feeds[name];
     if (!data) throw new Error(`objective ${objective.name}: batch has no input '${name}'`);
     out[name] =
-      spec.dtype === 'int32' ? new ort.Tensor('int64', BigInt64Array.from(data, (x) => BigInt(x)), spec.shape) : new ort.Tensor('float32', data as Float32Array, spec.shape);
+      spec.dtype === 'int32'
+        ? new ort.Tensor(
+            'int64',
+            BigInt64Array.from(data, (x) => BigInt(x)),
+            spec.shape,
+          )
+        : new ort.Tensor('float32', data as Float32Array, spec.shape);
   }
   return out;
 }
@@ -35,13 +41,20 @@ export function ortFeeds(objective: Objective, feeds: Feeds): Record<string, ort
  * EMA as one ONNX graph, one `session.run` per step on onnxruntime-node's CPU kernels on every core. The
  * state lives in flat Float32Arrays here, fed in and taken back each step.
  */
-export async function createOrtEngine(objective: Objective, settings: EngineSettings, options: OrtEngineOptions = {}): Promise<TrainingEngine & { params: ParamSpec[]; gradient(key: string): Float32Array }> {
+export async function createOrtEngine(
+  objective: Objective,
+  settings: EngineSettings,
+  options: OrtEngineOptions = {},
+): Promise<TrainingEngine & { params: ParamSpec[]; gradient(key: string): Float32Array }> {
   const params = objectiveParams(objective);
   const total = params.reduce((s, p) => s + p.size, 0);
   const bytes = buildTrainGraph(objective, params, { ...settings, ...ADAM }, options);
   const session = await ort.InferenceSession.create(bytes, {
     intraOpNumThreads: options.threads ?? availableParallelism(),
-    interOpNumThreads: 1, extra: { session: { set_denormal_as_zero: '1' } }, enableProfiling: !!process.env.ORT_PROFILE, profileFilePrefix: '/tmp/ortprof',
+    interOpNumThreads: 1,
+    extra: { session: { set_denormal_as_zero: '1' } },
+    enableProfiling: !!process.env.ORT_PROFILE,
+    profileFilePrefix: '/tmp/ortprof',
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
   });
@@ -82,7 +95,8 @@ export async function createOrtEngine(objective: Objective, settings: EngineSett
         feeds.ema = new ort.Tensor('float32', state.ema, [total]);
         feeds.ema_decay = scalar(emaDecayAt(settings.emaDecay!, t));
       }
-      for (const p of params) feeds[paramInputName(p.key)] = new ort.Tensor('float32', state.param.subarray(p.offset, p.offset + p.size), storedShape(p));
+      for (const p of params)
+        feeds[paramInputName(p.key)] = new ort.Tensor('float32', state.param.subarray(p.offset, p.offset + p.size), storedShape(p));
       const out = await session.run(feeds);
       const loss = (out.loss.data as Float32Array)[0];
       if (options.exposeGradients) engine.lastGradients = out.grads.data as Float32Array;
@@ -96,21 +110,25 @@ export async function createOrtEngine(objective: Objective, settings: EngineSett
     },
     checkpointTensors() {
       const tensors = new Map<string, StoredTensor>();
-      for (const p of params) for (const k of kinds) tensors.set(`${k}:${p.key}`, { shape: p.shape, data: fromStored(p, state[k].subarray(p.offset, p.offset + p.size)) });
+      for (const p of params)
+        for (const k of kinds)
+          tensors.set(`${k}:${p.key}`, { shape: p.shape, data: fromStored(p, state[k].subarray(p.offset, p.offset + p.size)) });
       return tensors;
     },
     restore(tensors: Map<string, StoredTensor>, source: string) {
       for (const p of params)
         for (const k of kinds) {
           const tensor = tensors.get(`${k}:${p.key}`);
-          if (!tensor || tensor.data.length !== p.size) throw new Error(`checkpoint ${source} has no ${k}:${p.key} of shape [${p.shape}]; was it made by another config?`);
+          if (!tensor || tensor.data.length !== p.size)
+            throw new Error(`checkpoint ${source} has no ${k}:${p.key} of shape [${p.shape}]; was it made by another config?`);
           state[k].set(toStored(p, tensor.data), p.offset);
         }
     },
     weights(network: string, which: 'param' | 'ema') {
       const from = which === 'ema' && hasEma ? state.ema : state.param;
       const out: WeightMap = new Map();
-      for (const p of params) if (p.network === network) out.set(p.name, { shape: p.shape, data: fromStored(p, from.subarray(p.offset, p.offset + p.size)) });
+      for (const p of params)
+        if (p.network === network) out.set(p.name, { shape: p.shape, data: fromStored(p, from.subarray(p.offset, p.offset + p.size)) });
       return out;
     },
     dispose() {

@@ -59,14 +59,18 @@ export class GradTape {
     return this.graph.node(op, inputs, attrs)[0];
   }
   c(v: number): string {
-    let name = this.scalars.get(v);
-    if (!name) this.scalars.set(v, (name = this.graph.floatInitializer('g_scalar', [], Float32Array.of(v))));
+    const known = this.scalars.get(v);
+    if (known) return known;
+    const name = this.graph.floatInitializer('g_scalar', [], Float32Array.of(v));
+    this.scalars.set(v, name);
     return name;
   }
   i64(values: number[]): string {
     const key = values.join();
-    let name = this.int64s.get(key);
-    if (!name) this.int64s.set(key, (name = this.graph.int64Initializer('g_ints', values)));
+    const known = this.int64s.get(key);
+    if (known) return known;
+    const name = this.graph.int64Initializer('g_ints', values);
+    this.int64s.set(key, name);
     return name;
   }
   reshape(x: string, shape: number[]): string {
@@ -317,7 +321,9 @@ export function gradOps(base: OnnxOps, tape: GradTape): Ops<Sym> {
     },
     globalAvgPool(x) {
       const [n, c, h, w] = P(x);
-      return t.record(base.globalAvgPool(x), [x], (dy) => [t.n('Expand', [t.reshape(t.mul(dy, t.c(1 / (h * w))), [n, c, 1, 1]), t.i64([n, c, h, w])])]);
+      return t.record(base.globalAvgPool(x), [x], (dy) => [
+        t.n('Expand', [t.reshape(t.mul(dy, t.c(1 / (h * w))), [n, c, 1, 1]), t.i64([n, c, h, w])]),
+      ]);
     },
     addChannelVector(x, v) {
       return t.record(base.addChannelVector(x, v), [x, v], (dy, need) => [dy, need[1] ? t.reduceSum(dy, [2, 3], false) : undefined]);
@@ -335,7 +341,10 @@ export function gradOps(base: OnnxOps, tape: GradTape): Ops<Sym> {
       const [vocab, dim] = table.shape;
       return t.record(y, [undefined, table], (dy) => {
         // The table's gradient as one-hot(ids)ᵀ · dy: a small matmul, and no scatter kernel needed.
-        const range = t.graph.int64Initializer('vocab_range', Array.from({ length: vocab }, (_, i) => i));
+        const range = t.graph.int64Initializer(
+          'vocab_range',
+          Array.from({ length: vocab }, (_, i) => i),
+        );
         const hot = t.n('Cast', [t.n('Equal', [t.reshape(ids.name, [-1, 1]), range])], { to: { i: 1 } });
         return [undefined, t.n('Gemm', [hot, t.reshape(dy, [-1, dim])], { transA: { i: 1 } })];
       });
@@ -364,7 +373,13 @@ function convInputGrad(t: GradTape, dy: string, w: string, g: ConvGeometry): str
   // w is [cout, cin, kh, kw].
   const [top, bottom, left, right] = g.pad;
   if (g.stride === 1) {
-    const flipped = t.n('Slice', [t.transpose(w, [1, 0, 2, 3]), t.i64([-1, -1]), t.i64([-g.kh - 1, -g.kw - 1]), t.i64([2, 3]), t.i64([-1, -1])]);
+    const flipped = t.n('Slice', [
+      t.transpose(w, [1, 0, 2, 3]),
+      t.i64([-1, -1]),
+      t.i64([-g.kh - 1, -g.kw - 1]),
+      t.i64([2, 3]),
+      t.i64([-1, -1]),
+    ]);
     return t.n('Conv', [dy, flipped], {
       kernel_shape: { ints: [g.kh, g.kw] },
       pads: { ints: [g.kh - 1 - top, g.kw - 1 - left, g.kh - 1 - bottom, g.kw - 1 - right] },
@@ -385,7 +400,12 @@ function convInputGrad(t: GradTape, dy: string, w: string, g: ConvGeometry): str
  * (im2col in one kernel), which measured faster on small maps and strided layers. The conv-over-transposed-
  * tensors form measured 2–4× slower than either on every layer shape here.
  */
-function convFilterGrad(t: GradTape, dy: string, x: string, g: ConvGeometry & { n: number; cin: number; cout: number; h: number; wd: number }): string {
+function convFilterGrad(
+  t: GradTape,
+  dy: string,
+  x: string,
+  g: ConvGeometry & { n: number; cin: number; cout: number; h: number; wd: number },
+): string {
   const [top, bottom, left, right] = g.pad;
   const { n, cin, cout, kh, kw, ho, wo, stride } = g;
   const positions = ho * wo;

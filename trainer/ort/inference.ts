@@ -16,7 +16,11 @@ export function inferenceSession(bytes: Uint8Array): Promise<ort.InferenceSessio
 
 /** Token ids as the exported text encoder takes them. */
 export function idsTensor(ids: ArrayLike<number>, batch: number, length: number): ort.Tensor {
-  return new ort.Tensor('int64', BigInt64Array.from(Array.from(ids), (x) => BigInt(x)), [batch, length]);
+  return new ort.Tensor(
+    'int64',
+    BigInt64Array.from(Array.from(ids), (x) => BigInt(x)),
+    [batch, length],
+  );
 }
 
 /** A VAE's two exported graphs on onnxruntime-node, taking and giving NHWC data like the trainer's datasets. */
@@ -29,10 +33,21 @@ export interface VaeSessions {
 }
 
 export async function vaeSessions(cfg: VaeConfig, imageSize: number, encoder: WeightMap, decoder: WeightMap): Promise<VaeSessions> {
-  const [enc, dec] = await Promise.all([inferenceSession(exportVaeEncoder(cfg, imageSize, encoder)), inferenceSession(exportVaeDecoder(cfg, imageSize, decoder))]);
+  const [enc, dec] = await Promise.all([
+    inferenceSession(exportVaeEncoder(cfg, imageSize, encoder)),
+    inferenceSession(exportVaeDecoder(cfg, imageSize, decoder)),
+  ]);
   const l = imageSize / vaeDownFactor(cfg);
   const c = cfg.latentChannels;
-  const run = async (s: ort.InferenceSession, input: string, output: string, data: Float32Array, n: number, size: number, channels: number) => {
+  const run = async (
+    s: ort.InferenceSession,
+    input: string,
+    output: string,
+    data: Float32Array,
+    n: number,
+    size: number,
+    channels: number,
+  ) => {
     const out = await s.run({ [input]: new ort.Tensor('float32', nhwcToNchw(data, [n, size, size, channels]), [n, channels, size, size]) });
     const t = out[output];
     return nchwToNhwc(t.data as Float32Array, t.dims);

@@ -30,7 +30,12 @@ export const paramInputName = (key: string): string => `param:${key}`;
  * graph), and the objective's data; outputs are the loss, the global gradient norm and the updated vectors.
  * AdamW matches the tfjs loop: global-norm clipping, decoupled decay on parameters of rank > 1.
  */
-export function buildTrainGraph(objective: Objective, params: ParamSpec[], opt: OptimizerSettings, options: TrainGraphOptions = {}): Uint8Array {
+export function buildTrainGraph(
+  objective: Objective,
+  params: ParamSpec[],
+  opt: OptimizerSettings,
+  options: TrainGraphOptions = {},
+): Uint8Array {
   const graph = new OnnxGraph(`train_${objective.name}`);
   const tape = new GradTape(graph);
   const total = params.reduce((s, p) => s + p.size, 0);
@@ -72,15 +77,26 @@ export function buildTrainGraph(objective: Objective, params: ParamSpec[], opt: 
   }
   const loss = objective.loss(net, inputs);
 
-  const grads = tape.gradients(loss, params.map((p) => paramSym(p.key)));
+  const grads = tape.gradients(
+    loss,
+    params.map((p) => paramSym(p.key)),
+  );
   const n = (op: string, ins: string[], attrs = {}) => graph.node(op, ins, attrs)[0];
   const c = (x: number) => graph.floatInitializer('opt', [], Float32Array.of(x));
   const g = n(
     'Concat',
-    grads.map((gr, i) => (gr ? n('Reshape', [gr, graph.int64Initializer('flat', [-1])]) : graph.floatInitializer('zero_grad', [params[i].size], new Float32Array(params[i].size)))),
+    grads.map((gr, i) =>
+      gr
+        ? n('Reshape', [gr, graph.int64Initializer('flat', [-1])])
+        : graph.floatInitializer('zero_grad', [params[i].size], new Float32Array(params[i].size)),
+    ),
     { axis: { i: 0 } },
   );
-  const flat = n('Concat', params.map((p) => n('Reshape', [paramSym(p.key).name, graph.int64Initializer('flat', [-1])])), { axis: { i: 0 } });
+  const flat = n(
+    'Concat',
+    params.map((p) => n('Reshape', [paramSym(p.key).name, graph.int64Initializer('flat', [-1])])),
+    { axis: { i: 0 } },
+  );
   const norm = n('Sqrt', [n('ReduceSumSquare', [g], { keepdims: { i: 0 } })]);
   const clipped = n('Mul', [g, n('Div', [c(opt.clipNorm), n('Max', [norm, c(opt.clipNorm)])])]);
   const m2 = n('Add', [n('Mul', [m, c(opt.beta1)]), n('Mul', [clipped, c(1 - opt.beta1)])]);

@@ -42,7 +42,8 @@ function meanCov(x: Float32Array[], d: number): { mu: Float64Array; cov: Float64
   const mu = new Float64Array(d);
   for (const r of x) for (let i = 0; i < d; i++) mu[i] += r[i] / x.length;
   const cov = new Float64Array(d * d);
-  for (const r of x) for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) cov[i * d + j] += ((r[i] - mu[i]) * (r[j] - mu[j])) / Math.max(1, x.length - 1);
+  for (const r of x)
+    for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) cov[i * d + j] += ((r[i] - mu[i]) * (r[j] - mu[j])) / Math.max(1, x.length - 1);
   return { mu, cov };
 }
 

@@ -7,7 +7,10 @@ function canvas(width: number, height: number) {
     const xi = Math.round(x);
     const yi = Math.round(y);
     if (xi < 0 || yi < 0 || xi >= width || yi >= height) return;
-    data.set(rgb.map((c) => c * 2 - 1), (yi * width + xi) * 3);
+    data.set(
+      rgb.map((c) => c * 2 - 1),
+      (yi * width + xi) * 3,
+    );
   };
   const line = (x0: number, y0: number, x1: number, y1: number, rgb: readonly number[]) => {
     const n = Math.max(Math.abs(x1 - x0), Math.abs(y1 - y0), 1);

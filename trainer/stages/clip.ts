@@ -19,17 +19,34 @@ import { saveWeights } from '../weights-io.ts';
  * Zero-shot caption retrieval through the exported towers: for each image, the best-matching caption among
  * all distinct captions of the set. Returns accuracy and the chance level (1 / number of distinct captions).
  */
-export async function retrievalAccuracy(ctx: RunContext, text: WeightMap, image: WeightMap, ds: Dataset): Promise<{ accuracy: number; chance: number; candidates: number }> {
+export async function retrievalAccuracy(
+  ctx: RunContext,
+  text: WeightMap,
+  image: WeightMap,
+  ds: Dataset,
+): Promise<{ accuracy: number; chance: number; candidates: number }> {
   const cfg = ctx.configs();
   const captions = [...new Set(ds.samples.map((s) => s.caption))];
   const index = new Map(captions.map((c, i) => [c, i]));
-  const [textSession, imageSession] = await Promise.all([inferenceSession(exportTextEncoder(cfg.textEncoder, text)), inferenceSession(exportImageEncoder(cfg.imageEncoder, image))]);
+  const [textSession, imageSession] = await Promise.all([
+    inferenceSession(exportTextEncoder(cfg.textEncoder, text)),
+    inferenceSession(exportImageEncoder(cfg.imageEncoder, image)),
+  ]);
   const { textEncoder: te, imageEncoder: ie } = GRAPHS;
-  const t = (await textSession.run({ [te.inputs.ids]: idsTensor(ctx.tokenizer().encodeBatch(captions), captions.length, cfg.textEncoder.maxLength) }))[te.outputs.pooled].data as Float32Array;
+  const t = (
+    await textSession.run({ [te.inputs.ids]: idsTensor(ctx.tokenizer().encodeBatch(captions), captions.length, cfg.textEncoder.maxLength) })
+  )[te.outputs.pooled].data as Float32Array;
   const s = ds.imageSize;
   const n = ds.samples.length;
-  const pixels = nhwcToNchw(imageData(ds, ds.samples.map((_, k) => k)), [n, s, s, 3]);
-  const i = (await imageSession.run({ [ie.inputs.pixels]: new ort.Tensor('float32', pixels, [n, 3, s, s]) }))[ie.outputs.embeds].data as Float32Array;
+  const pixels = nhwcToNchw(
+    imageData(
+      ds,
+      ds.samples.map((_, k) => k),
+    ),
+    [n, s, s, 3],
+  );
+  const i = (await imageSession.run({ [ie.inputs.pixels]: new ort.Tensor('float32', pixels, [n, 3, s, s]) }))[ie.outputs.embeds]
+    .data as Float32Array;
   await Promise.all([textSession.release(), imageSession.release()]);
   const p = cfg.textEncoder.projectionDim;
   const norm = (v: Float32Array, k: number) => Math.hypot(...v.subarray(k * p, (k + 1) * p)) || 1;
@@ -98,6 +115,8 @@ export async function clipStage(ctx: RunContext): Promise<StageSummary> {
   saveWeights(join(dir, 'text_encoder.bin'), textWeights);
   saveWeights(join(dir, 'image_encoder.bin'), imageWeights);
   const heldOut = await retrievalAccuracy(ctx, textWeights, imageWeights, (await ctx.data()).heldOut);
-  ctx.log(`clip: held-out zero-shot retrieval ${(heldOut.accuracy * 100).toFixed(1)}% (chance ${(heldOut.chance * 100).toFixed(1)}%, ${heldOut.candidates} captions)`);
+  ctx.log(
+    `clip: held-out zero-shot retrieval ${(heldOut.accuracy * 100).toFixed(1)}% (chance ${(heldOut.chance * 100).toFixed(1)}%, ${heldOut.candidates} captions)`,
+  );
   return { steps: result.steps, wallSeconds: result.wallSeconds, finalLoss: result.finalLoss, retrieval: heldOut };
 }

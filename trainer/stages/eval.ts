@@ -92,7 +92,11 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
   const realJoint = joint(realEmbeds, text.embeds);
   const realClip = clipScore(realEmbeds, text.embeds);
   const perItem = text.hidden.data.length / o.prompts.length;
-  const generateFor = async (cond: Tensor, uncond: Tensor, options: { guidance?: number; steps?: number; sampler?: string; seed: number }) => {
+  const generateFor = async (
+    cond: Tensor,
+    uncond: Tensor,
+    options: { guidance?: number; steps?: number; sampler?: string; seed: number },
+  ) => {
     const n = cond.dims[0];
     const images: FloatImage[] = [];
     const chunk = 16;
@@ -100,7 +104,12 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
     for (let i = 0; i < n; i += chunk) {
       const m = Math.min(chunk, n - i);
       const slice = (t: Tensor) => ({ data: t.data.slice(i * per, (i + m) * per), dims: [m, ...t.dims.slice(1)] });
-      const out = await generate(runtime, bundle.manifest, { ...options, cond: slice(cond), uncond: slice(uncond), seed: options.seed + i });
+      const out = await generate(runtime, bundle.manifest, {
+        ...options,
+        cond: slice(cond),
+        uncond: slice(uncond),
+        seed: options.seed + i,
+      });
       images.push(...batchToImages(out.data, out.dims));
     }
     return images;
@@ -127,19 +136,40 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
     if (o.combinations) {
       const c = o.combinations;
       const t = await bundle.encodeText(c.prompts);
-      const generated = await generateFor(t.hidden, (await bundle.encodeText(c.prompts.map(() => ''))).hidden, { guidance, steps: o.steps, seed: o.seed });
+      const generated = await generateFor(t.hidden, (await bundle.encodeText(c.prompts.map(() => ''))).hidden, {
+        guidance,
+        steps: o.steps,
+        seed: o.seed,
+      });
       row.heldOutCombinationsAccuracy = mean(generated.map((im, i) => +scoreScene(im, c.scenes[i]).all));
     }
     sweep.push(row);
     gridRows.push(...images.slice(0, 8));
-    o.log(`eval: guidance ${guidance}: ${Object.entries(row).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
+    o.log(
+      `eval: guidance ${guidance}: ${Object.entries(row)
+        .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+        .join(', ')}`,
+    );
   }
   const zoom = Math.max(1, Math.round(64 / o.real[0].width));
-  const save = (name: string, images: FloatImage[], columns: number) => writeAtomic(join(o.outDir, name), encodePng(imageGrid(images.map((im) => enlarge(im, zoom)), columns)));
+  const save = (name: string, images: FloatImage[], columns: number) =>
+    writeAtomic(
+      join(o.outDir, name),
+      encodePng(
+        imageGrid(
+          images.map((im) => enlarge(im, zoom)),
+          columns,
+        ),
+      ),
+    );
   save('guidance-sweep.png', gridRows, 8);
   // The curve: CLIP-score ratio (blue) and, for shapes, full-scene accuracy (red: colour, shape, size, relation) and colour+shape+position (green) against guidance; grey line at 0.9.
   const curves: Series[] = [{ values: sweep.map((r) => r.clipScoreRatio), rgb: [0.1, 0.3, 0.9] }];
-  if (o.scenes) curves.push({ values: sweep.map((r) => r.accuracy), rgb: [0.85, 0.15, 0.1] }, { values: sweep.map((r) => r.positionAccuracy), rgb: [0.1, 0.6, 0.2] });
+  if (o.scenes)
+    curves.push(
+      { values: sweep.map((r) => r.accuracy), rgb: [0.85, 0.15, 0.1] },
+      { values: sweep.map((r) => r.positionAccuracy), rgb: [0.1, 0.6, 0.2] },
+    );
   writeAtomic(join(o.outDir, 'guidance-curve.png'), encodePng(seriesChart(o.guidanceScales, curves, 0.9)));
 
   // Samples at the bundle's defaults: held-out captions (real above generated), then training captions.
@@ -195,7 +225,8 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
     const steps = bundle.manifest.upscale.steps;
     const up = await upscale(low, steps);
     const bySteps = [];
-    for (const n of [...new Set([...UPSCALER_STEPS, steps])].sort((a, b) => a - b)) bySteps.push({ steps: n, ...(await score(n === steps ? up : await upscale(low, n))) });
+    for (const n of [...new Set([...UPSCALER_STEPS, steps])].sort((a, b) => a - b))
+      bySteps.push({ steps: n, ...(await score(n === steps ? up : await upscale(low, n))) });
     const { psnr: upPsnr, clipFeatureDistance } = bySteps.find((r) => r.steps === steps)!;
     const base = await score(bicubic);
     const upscaler: Record<string, unknown> = {
@@ -211,9 +242,17 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
       // What the base model really hands over: the VAE's reconstruction of the real base-size render.
       const batch = imagesToBatch(o.real.slice(0, hi.length));
       const decoded = await runtime.decode(await runtime.encode(batch));
-      const lowDecoded = batchToImages(decoded.data, decoded.dims).map((im) => ({ ...im, data: im.data.map((v) => Math.max(-1, Math.min(1, v))) }));
+      const lowDecoded = batchToImages(decoded.data, decoded.dims).map((im) => ({
+        ...im,
+        data: im.data.map((v) => Math.max(-1, Math.min(1, v))),
+      }));
       const [fromDecoded, bicubicDecoded] = [await score(await upscale(lowDecoded, steps)), await score(bicubic2x(lowDecoded))];
-      upscaler.onDecoded = { psnr: fromDecoded.psnr, bicubicPsnr: bicubicDecoded.psnr, clipFeatureDistance: fromDecoded.clipFeatureDistance, bicubicClipFeatureDistance: bicubicDecoded.clipFeatureDistance };
+      upscaler.onDecoded = {
+        psnr: fromDecoded.psnr,
+        bicubicPsnr: bicubicDecoded.psnr,
+        clipFeatureDistance: fromDecoded.clipFeatureDistance,
+        bicubicClipFeatureDistance: bicubicDecoded.clipFeatureDistance,
+      };
       o.log(`eval: upscaler on VAE-decoded inputs: PSNR ${fromDecoded.psnr.toFixed(2)} dB vs bicubic ${bicubicDecoded.psnr.toFixed(2)} dB`);
     }
     report.upscaler = upscaler;
@@ -224,7 +263,9 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
     const generated = fixedImages.slice(0, 6);
     const generatedShown = [...bicubic2x(generated), ...(await upscale(generated))].map((im) => enlarge(im, 2));
     writeAtomic(join(o.outDir, 'upscaled-samples.png'), encodePng(imageGrid(generatedShown, 6)));
-    o.log(`eval: upscaler PSNR ${upPsnr.toFixed(2)} dB vs bicubic ${base.psnr.toFixed(2)} dB; CLIP-feature distance ${clipFeatureDistance.toExponential(2)} vs ${base.clipFeatureDistance.toExponential(2)}`);
+    o.log(
+      `eval: upscaler PSNR ${upPsnr.toFixed(2)} dB vs bicubic ${base.psnr.toFixed(2)} dB; CLIP-feature distance ${clipFeatureDistance.toExponential(2)} vs ${base.clipFeatureDistance.toExponential(2)}`,
+    );
   }
   if (o.pixelJudge) {
     const { retrieval, vae } = await pixelJudgeReport(o, runtime, async (prompts, seed) => {
@@ -251,7 +292,10 @@ function compositionReport(o: EvalOptions, sweep: Record<string, number>[], defa
     scenes: o.scenes!.length,
     twoObjectScenes: o.scenes!.filter((s) => s.objects.length === 2).length,
     heldOutCombinations: o.combinations ? { accuracy: at.heldOutCombinationsAccuracy, scenes: o.combinations.scenes.length } : undefined,
-    detectorOnReal: { heldOut: onReal(o.real, o.scenes!), heldOutCombinations: o.combinations ? onReal(o.combinations.real, o.combinations.scenes) : undefined },
+    detectorOnReal: {
+      heldOut: onReal(o.real, o.scenes!),
+      heldOutCombinations: o.combinations ? onReal(o.combinations.real, o.combinations.scenes) : undefined,
+    },
     byGuidance: sweep.map((r) => ({ guidance: r.guidance, accuracy: r.accuracy, heldOutCombinations: r.heldOutCombinationsAccuracy })),
   };
 }
@@ -264,13 +308,18 @@ const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Ma
  * fixed derangement of captions (chance). Also the VAE's reconstruction PSNR and colour shift on held-out
  * images, and a contact sheet: real | VAE | generated (2 seeds) for 16 training and 16 held-out captions.
  */
-async function pixelJudgeReport(o: EvalOptions, runtime: Awaited<ReturnType<NodeBundle['runtime']>>, generateImages: (prompts: string[], seed: number) => Promise<FloatImage[]>) {
+async function pixelJudgeReport(
+  o: EvalOptions,
+  runtime: Awaited<ReturnType<NodeBundle['runtime']>>,
+  generateImages: (prompts: string[], seed: number) => Promise<FloatImage[]>,
+) {
   const set = o.pixelJudge!;
   const judge = pixelRetrieval(set.gallery);
   const queriesFor = async (own: number[], seeds: number) => {
     const prompts = own.map((i) => set.gallery[i].caption);
     const out: { image: FloatImage; own: number }[] = [];
-    for (let k = 0; k < seeds; k++) (await generateImages(prompts, o.seed + 1000 * k)).forEach((image, j) => out.push({ image, own: own[j] }));
+    for (let k = 0; k < seeds; k++)
+      (await generateImages(prompts, o.seed + 1000 * k)).forEach((image, j) => out.push({ image, own: own[j] }));
     return out;
   };
   const reconstruct = async (own: number[]) => {
@@ -307,14 +356,26 @@ async function pixelJudgeReport(o: EvalOptions, runtime: Awaited<ReturnType<Node
   });
   const vae = { images: psnrs.length, psnrMean: mean(psnrs), psnrP10: percentile(psnrs, 0.1), channelMeanError };
   for (const [name, r] of Object.entries(retrieval))
-    o.log(`eval: pixel retrieval ${name}: top-1 ${(100 * r.top1).toFixed(1)} %, top-5 ${(100 * r.top5).toFixed(1)} %, base match ${(100 * r.baseMatch).toFixed(1)} %, median rank ${r.medianRank}`);
-  o.log(`eval: VAE on ${vae.images} held-out images: PSNR ${vae.psnrMean.toFixed(2)} dB (10th percentile ${vae.psnrP10.toFixed(2)}), channel mean error ${channelMeanError.map((e) => e.toFixed(2)).join(' / ')} /255`);
+    o.log(
+      `eval: pixel retrieval ${name}: top-1 ${(100 * r.top1).toFixed(1)} %, top-5 ${(100 * r.top5).toFixed(1)} %, base match ${(100 * r.baseMatch).toFixed(1)} %, median rank ${r.medianRank}`,
+    );
+  o.log(
+    `eval: VAE on ${vae.images} held-out images: PSNR ${vae.psnrMean.toFixed(2)} dB (10th percentile ${vae.psnrP10.toFixed(2)}), channel mean error ${channelMeanError.map((e) => e.toFixed(2)).join(' / ')} /255`,
+  );
 
   // Contact sheet: per caption real | VAE | seed 1 | seed 2, two captions a row; training captions first.
   const rows = (own: number[], recon: FloatImage[], queries: { image: FloatImage }[], n: number) =>
     own.slice(0, 16).flatMap((i, k) => [set.gallery[i].image, recon[k], queries[k].image, queries[n + k].image]);
   const sheet = [...rows(set.train, trainRecon, train, set.train.length), ...rows(set.heldOut, heldOutRecon, heldOut, set.heldOut.length)];
-  writeAtomic(join(o.outDir, 'contact-sheet.png'), encodePng(imageGrid(sheet.map((im) => enlarge(im, Math.max(1, Math.round(64 / im.width)))), 8)));
+  writeAtomic(
+    join(o.outDir, 'contact-sheet.png'),
+    encodePng(
+      imageGrid(
+        sheet.map((im) => enlarge(im, Math.max(1, Math.round(64 / im.width)))),
+        8,
+      ),
+    ),
+  );
   return { retrieval, vae };
 }
 
@@ -339,7 +400,11 @@ export async function evaluateOnPresetData(
     trainReal: train.samples.slice(0, 8).map((s) => s.image),
     scenes: held.scenes?.slice(0, n),
     combinations: heldOutCombinations
-      ? { prompts: heldOutCombinations.samples.map((s) => s.caption), scenes: heldOutCombinations.scenes, real: heldOutCombinations.samples.map((s) => s.image) }
+      ? {
+          prompts: heldOutCombinations.samples.map((s) => s.caption),
+          scenes: heldOutCombinations.scenes,
+          real: heldOutCombinations.samples.map((s) => s.image),
+        }
       : undefined,
     guidanceScales: preset.eval.guidanceScales,
     steps: o.steps ?? preset.eval.steps,
@@ -365,7 +430,10 @@ export async function evalStage(ctx: RunContext): Promise<StageSummary> {
   const t0 = Date.now();
   const dir = ctx.stageDir('eval');
   const bundleDir = join(ctx.dir, 'bundle');
-  const report = await evaluateOnPresetData(await openBundle(bundleDir), ctx.preset, ctx.seed, (size) => ctx.data(size), { outDir: dir, log: ctx.log });
+  const report = await evaluateOnPresetData(await openBundle(bundleDir), ctx.preset, ctx.seed, (size) => ctx.data(size), {
+    outDir: dir,
+    log: ctx.log,
+  });
   writeFileSync(join(dir, 'report.json'), JSON.stringify(report, null, 2));
   // Metrics go into the manifest; it lists no hash of itself, so the bundle's files stay valid.
   const manifestPath = join(bundleDir, 'manifest.json');

@@ -28,19 +28,34 @@ function randomFeed(f: Feed, seed: number, maxId = 2): { tf: tf.Tensor; ort: ort
   const n = f.shape.reduce((a, b) => a * b, 1);
   if (f.int) {
     const ids = Int32Array.from({ length: n }, (_, i) => (i * 7 + seed) % maxId);
-    return { tf: tf.tensor(ids, f.shape, 'int32'), ort: new ort.Tensor('int64', BigInt64Array.from(ids, (x) => BigInt(x)), f.shape) };
+    return {
+      tf: tf.tensor(ids, f.shape, 'int32'),
+      ort: new ort.Tensor(
+        'int64',
+        BigInt64Array.from(ids, (x) => BigInt(x)),
+        f.shape,
+      ),
+    };
   }
   const data = createRng(seed).fill(n);
   if (f.timestep) data.forEach((_, i) => (data[i] = 10 + 37 * i));
   const [b, h, w, c] = f.shape;
-  return { tf: tf.tensor(data, f.shape), ort: f.image ? new ort.Tensor('float32', nhwcToNchw(data, f.shape), [b, c, h, w]) : new ort.Tensor('float32', data, f.shape) };
+  return {
+    tf: tf.tensor(data, f.shape),
+    ort: f.image ? new ort.Tensor('float32', nhwcToNchw(data, f.shape), [b, c, h, w]) : new ort.Tensor('float32', data, f.shape),
+  };
 }
 
 /**
  * Verify an exported graph against the trained network: the same random inputs through tfjs and
  * onnxruntime-node; returns the largest output error relative to the output's scale.
  */
-async function verify(bytes: Uint8Array, feeds: Feed[], forward: (inputs: Record<string, tf.Tensor>) => Record<string, tf.Tensor>, maxId: number): Promise<number> {
+async function verify(
+  bytes: Uint8Array,
+  feeds: Feed[],
+  forward: (inputs: Record<string, tf.Tensor>) => Record<string, tf.Tensor>,
+  maxId: number,
+): Promise<number> {
   const inputs = feeds.map((f, i) => ({ f, ...randomFeed(f, 11 + i, maxId) }));
   const expected = tf.tidy(() => forward(Object.fromEntries(inputs.map((x) => [x.f.name, x.tf]))));
   const session = await ort.InferenceSession.create(bytes);
@@ -56,7 +71,9 @@ async function verify(bytes: Uint8Array, feeds: Feed[], forward: (inputs: Record
 
 function gitCommit(): string {
   try {
-    return execSync('git rev-parse HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return execSync('git rev-parse HEAD', { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
   } catch {
     return 'unknown';
   }
@@ -87,7 +104,13 @@ export async function exportStage(ctx: RunContext, options: ExportOptions): Prom
     writeFileSync(join(out, path), bytes);
     files[path] = { sha256: await sha256Hex(bytes), size: bytes.length };
   };
-  const one = async (path: string, weights: WeightMap, bytes: (w: WeightMap) => Uint8Array, feeds: Feed[], forward: (store: ParamStore, x: Record<string, tf.Tensor>) => Record<string, tf.Tensor>) => {
+  const one = async (
+    path: string,
+    weights: WeightMap,
+    bytes: (w: WeightMap) => Uint8Array,
+    feeds: Feed[],
+    forward: (store: ParamStore, x: Record<string, tf.Tensor>) => Record<string, tf.Tensor>,
+  ) => {
     const store = new ParamStore('export', ctx.seed);
     const zeros = Object.fromEntries(feeds.map((f) => [f.name, f.int ? tf.zeros(f.shape, 'int32') : tf.zeros(f.shape)]));
     tf.tidy(() => forward(store, zeros));
@@ -103,20 +126,44 @@ export async function exportStage(ctx: RunContext, options: ExportOptions): Prom
   const o = { fp16Weights: options.fp16 };
   const { textEncoder: te, imageEncoder: ie, vaeEncoder: ve, vaeDecoder: vd, unet: un, upscaler: up } = GRAPHS;
 
-  await one(te.file, w('clip', 'text_encoder.bin').weights, (x) => exportTextEncoder(cfg.textEncoder, x, o), [{ name: te.inputs.ids, shape: [2, maxLength], image: false, int: true }], (s, x) => {
-    const r = textEncoder(tfjsOps(s), cfg.textEncoder, x[te.inputs.ids]);
-    return { [te.outputs.hidden]: r.hidden, [te.outputs.pooled]: r.pooled };
-  });
-  await one(ie.file, w('clip', 'image_encoder.bin').weights, (x) => exportImageEncoder(cfg.imageEncoder, x, o), [{ name: ie.inputs.pixels, shape: [2, S, S, 3], image: true }], (s, x) => ({
-    [ie.outputs.embeds]: imageEncoder(tfjsOps(s), cfg.imageEncoder, x[ie.inputs.pixels]),
-  }));
-  await one(ve.file, w('vae', 'vae_encoder.bin').weights, (x) => exportVaeEncoder(cfg.vae, S, x, o), [{ name: ve.inputs.image, shape: [2, S, S, 3], image: true }], (s, x) => {
-    const r = vaeEncoder(tfjsOps(s), cfg.vae, x[ve.inputs.image]);
-    return { [ve.outputs.mean]: r.mean, [ve.outputs.logvar]: r.logvar };
-  });
-  await one(vd.file, w('vae', 'vae_decoder.bin').weights, (x) => exportVaeDecoder(cfg.vae, S, x, o), [{ name: vd.inputs.latents, shape: [2, L, L, cfg.vae.latentChannels], image: true }], (s, x) => ({
-    [vd.outputs.image]: vaeDecoder(tfjsOps(s), cfg.vae, x[vd.inputs.latents]),
-  }));
+  await one(
+    te.file,
+    w('clip', 'text_encoder.bin').weights,
+    (x) => exportTextEncoder(cfg.textEncoder, x, o),
+    [{ name: te.inputs.ids, shape: [2, maxLength], image: false, int: true }],
+    (s, x) => {
+      const r = textEncoder(tfjsOps(s), cfg.textEncoder, x[te.inputs.ids]);
+      return { [te.outputs.hidden]: r.hidden, [te.outputs.pooled]: r.pooled };
+    },
+  );
+  await one(
+    ie.file,
+    w('clip', 'image_encoder.bin').weights,
+    (x) => exportImageEncoder(cfg.imageEncoder, x, o),
+    [{ name: ie.inputs.pixels, shape: [2, S, S, 3], image: true }],
+    (s, x) => ({
+      [ie.outputs.embeds]: imageEncoder(tfjsOps(s), cfg.imageEncoder, x[ie.inputs.pixels]),
+    }),
+  );
+  await one(
+    ve.file,
+    w('vae', 'vae_encoder.bin').weights,
+    (x) => exportVaeEncoder(cfg.vae, S, x, o),
+    [{ name: ve.inputs.image, shape: [2, S, S, 3], image: true }],
+    (s, x) => {
+      const r = vaeEncoder(tfjsOps(s), cfg.vae, x[ve.inputs.image]);
+      return { [ve.outputs.mean]: r.mean, [ve.outputs.logvar]: r.logvar };
+    },
+  );
+  await one(
+    vd.file,
+    w('vae', 'vae_decoder.bin').weights,
+    (x) => exportVaeDecoder(cfg.vae, S, x, o),
+    [{ name: vd.inputs.latents, shape: [2, L, L, cfg.vae.latentChannels], image: true }],
+    (s, x) => ({
+      [vd.outputs.image]: vaeDecoder(tfjsOps(s), cfg.vae, x[vd.inputs.latents]),
+    }),
+  );
   await one(
     un.file,
     w('unet', 'unet.bin').weights,
@@ -126,7 +173,13 @@ export async function exportStage(ctx: RunContext, options: ExportOptions): Prom
       { name: un.inputs.timestep, shape: [2], image: false, timestep: true },
       { name: un.inputs.context, shape: [2, maxLength, cfg.textEncoder.width], image: false },
     ],
-    (s, x) => ({ [un.outputs.out]: unet(tfjsOps(s), cfg.unet, { sample: x[un.inputs.sample], timestep: x[un.inputs.timestep], context: x[un.inputs.context] }) }),
+    (s, x) => ({
+      [un.outputs.out]: unet(tfjsOps(s), cfg.unet, {
+        sample: x[un.inputs.sample],
+        timestep: x[un.inputs.timestep],
+        context: x[un.inputs.context],
+      }),
+    }),
   );
   if (cfg.upscaler && ctx.preset.upscaler) {
     const u = cfg.upscaler;
@@ -140,11 +193,20 @@ export async function exportStage(ctx: RunContext, options: ExportOptions): Prom
         { name: up.inputs.lowRes, shape: [2, S, S, 3], image: true },
         { name: up.inputs.noiseLevel, shape: [2], image: false, timestep: true },
       ],
-      (s, x) => ({ [up.outputs.out]: unet(tfjsOps(s), u, { sample: x[up.inputs.sample], timestep: x[up.inputs.timestep], lowRes: x[up.inputs.lowRes], noiseLevel: x[up.inputs.noiseLevel] }) }),
+      (s, x) => ({
+        [up.outputs.out]: unet(tfjsOps(s), u, {
+          sample: x[up.inputs.sample],
+          timestep: x[up.inputs.timestep],
+          lowRes: x[up.inputs.lowRes],
+          noiseLevel: x[up.inputs.noiseLevel],
+        }),
+      }),
     );
   }
   // Self-contained for any HF tokenizers client; a run's older tokenizer keeps its vocabulary (its text encoder was trained on it).
-  const tokenizerJson = selfContainedTokenizerJson(JSON.parse(readFileSync(ctx.tokenizerPath(), 'utf8')), maxLength, { completeAlphabet: false });
+  const tokenizerJson = selfContainedTokenizerJson(JSON.parse(readFileSync(ctx.tokenizerPath(), 'utf8')), maxLength, {
+    completeAlphabet: false,
+  });
   await write(BUNDLE_FILES.tokenizer, new TextEncoder().encode(JSON.stringify(tokenizerJson)));
 
   const stages: Manifest['training']['stages'] = {};

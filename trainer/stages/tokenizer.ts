@@ -10,6 +10,8 @@ export async function tokenizerStage(ctx: RunContext): Promise<StageSummary> {
   const tok = ctx.tokenizer();
   const lengths = captions.map((c) => tok.countTokens(c));
   const truncated = lengths.filter((n) => n > tok.maxLength - 2).length;
-  ctx.log(`tokenizer: vocabulary ${tok.vocabSize}, longest caption ${Math.max(...lengths)} tokens, ${truncated} truncated at ${tok.maxLength}`);
+  ctx.log(
+    `tokenizer: vocabulary ${tok.vocabSize}, longest caption ${Math.max(...lengths)} tokens, ${truncated} truncated at ${tok.maxLength}`,
+  );
   return { steps: 0, wallSeconds: (Date.now() - t0) / 1000, vocabSize: tok.vocabSize, truncated };
 }

@@ -25,7 +25,10 @@ import type { PipelineManifest } from '../../models/pipeline/runtime.ts';
 /** The fields of a manifest the pipeline reads, from the run's configs (before any bundle exists). */
 export function pipelineManifest(ctx: RunContext, scaleFactor: number): PipelineManifest {
   const cfg = ctx.configs();
-  return { latent: { channels: cfg.vae.latentChannels, size: cfg.latentSize, scaleFactor, shiftFactor: 0 }, ...diffusionManifest(ctx.preset) };
+  return {
+    latent: { channels: cfg.vae.latentChannels, size: cfg.latentSize, scaleFactor, shiftFactor: 0 },
+    ...diffusionManifest(ctx.preset),
+  };
 }
 
 /** How a preset samples: the manifest's `diffusion` and `upscale` sections. */
@@ -34,7 +37,14 @@ export function diffusionManifest(p: Preset): Pick<Manifest, 'diffusion' | 'upsc
   return {
     diffusion: { schedule, predictionType: p.predictionType, defaults: p.defaults, conventions: DIFFUSION_CONVENTIONS },
     upscale: p.upscaler
-      ? { factor: 2, noiseLevel: p.upscaler.noiseLevel, steps: p.upscaler.sampleSteps, predictionType: p.upscaler.predictionType, schedule, conventions: UPSCALE_CONVENTIONS }
+      ? {
+          factor: 2,
+          noiseLevel: p.upscaler.noiseLevel,
+          steps: p.upscaler.sampleSteps,
+          predictionType: p.upscaler.predictionType,
+          schedule,
+          conventions: UPSCALE_CONVENTIONS,
+        }
       : undefined,
   };
 }
@@ -89,7 +99,12 @@ export function unetObjective(ctx: RunContext, data: LatentSet & { latentShape: 
 
 /** Text states [n, T, D] of prompts through the trained text encoder's exported graph. */
 export function promptStates(ctx: RunContext, prompts: string[]): Promise<Float32Array> {
-  return textStates(ctx.configs().textEncoder, loadWeights(join(ctx.dir, 'clip', 'text_encoder.bin')).weights, ctx.tokenizer().encodeBatch(prompts), prompts.length);
+  return textStates(
+    ctx.configs().textEncoder,
+    loadWeights(join(ctx.dir, 'clip', 'text_encoder.bin')).weights,
+    ctx.tokenizer().encodeBatch(prompts),
+    prompts.length,
+  );
 }
 
 export async function unetStage(ctx: RunContext): Promise<StageSummary> {
@@ -102,7 +117,10 @@ export async function unetStage(ctx: RunContext): Promise<StageSummary> {
   const engine = await ctx.engine(unetObjective(ctx, data), { emaDecay: p.emaDecay });
   const prompts = await samplePrompts(ctx);
   const cond = await promptStates(ctx, prompts);
-  const uncond = await promptStates(ctx, prompts.map(() => ''));
+  const uncond = await promptStates(
+    ctx,
+    prompts.map(() => ''),
+  );
   const vae = loadWeights(join(ctx.dir, 'vae', 'vae_decoder.bin'));
   const decoder = await inferenceSession(exportVaeDecoder(ctx.configs().vae, p.imageSize, vae.weights));
   const manifest = pipelineManifest(ctx, vae.meta.scaleFactor as number);
@@ -113,7 +131,13 @@ export async function unetStage(ctx: RunContext): Promise<StageSummary> {
     const dims = [prompts.length, T, D];
     const rows = [];
     for (const guidance of [1, p.defaults.guidance]) {
-      const out = await generate(runtime, manifest, { cond: { data: cond, dims }, uncond: { data: uncond, dims }, seed: 1234, guidance, steps: p.defaults.steps });
+      const out = await generate(runtime, manifest, {
+        cond: { data: cond, dims },
+        uncond: { data: uncond, dims },
+        seed: 1234,
+        guidance,
+        steps: p.defaults.steps,
+      });
       rows.push(...batchToImages(out.data, out.dims));
     }
     await net.release();

@@ -82,7 +82,9 @@ async function vaeReconstructions(ctx: RunContext, ds: Dataset): Promise<FloatIm
   for (let i = 0; i < ds.samples.length; i += 64) {
     const idx = ds.samples.slice(i, i + 64).map((_, k) => i + k);
     const recon = await vae.decode(await vae.encode(imageData(ds, idx), idx.length), idx.length);
-    idx.forEach((_, k) => out.push({ width: s, height: s, data: recon.slice(k * s * s * 3, (k + 1) * s * s * 3).map((v) => Math.max(-1, Math.min(1, v))) }));
+    idx.forEach((_, k) =>
+      out.push({ width: s, height: s, data: recon.slice(k * s * s * 3, (k + 1) * s * s * 3).map((v) => Math.max(-1, Math.min(1, v))) }),
+    );
   }
   await vae.release();
   return out;
@@ -95,7 +97,9 @@ export async function upscalerStage(ctx: RunContext): Promise<StageSummary> {
   const hi = (await ctx.data(2 * ctx.preset.imageSize)).train;
   const base = (await ctx.data()).train;
   if (up.condition === 'vae' && base.samples.some((s, i) => s.caption !== hi.samples[i]?.caption)) {
-    throw new Error(`upscaler: the ${ctx.preset.imageSize} px and ${hi.imageSize} px training sets differ (files skipped at one size); use condition 'downscale'`);
+    throw new Error(
+      `upscaler: the ${ctx.preset.imageSize} px and ${hi.imageSize} px training sets differ (files skipped at one size); use condition 'downscale'`,
+    );
   }
   const conditions = up.condition === 'vae' ? await vaeReconstructions(ctx, base) : hi.samples.map((s) => downscale(s.image, 2));
   const engine = await ctx.engine(upscalerObjective(ctx, hi, conditions), { emaDecay: ctx.preset.emaDecay });

@@ -24,7 +24,10 @@ export function vaeObjective(ctx: RunContext, ds: Dataset): Objective {
   const { klWeight, vaeL1 = 0 } = ctx.preset;
   return {
     name: 'vae',
-    inputs: { image: { shape: [b, s, s, 3], dtype: 'float32', image: true }, noise: { shape: [b, l, l, cfg.latentChannels], dtype: 'float32', image: true } },
+    inputs: {
+      image: { shape: [b, s, s, 3], dtype: 'float32', image: true },
+      noise: { shape: [b, l, l, cfg.latentChannels], dtype: 'float32', image: true },
+    },
     loss(net, x) {
       const { mean, logvar } = vaeEncoder(net('vae_encoder'), cfg, x.image);
       const ops = net('vae_decoder');
@@ -49,7 +52,8 @@ export async function vaeStage(ctx: RunContext): Promise<StageSummary> {
   const sched = ctx.preset.stages.vae;
   const engine = await ctx.engine(vaeObjective(ctx, ds), { emaDecay: ctx.preset.emaDecay });
   const preview = ds.samples.slice(0, 8).map((_, i) => i);
-  const sessions = () => vaeSessions(ctx.configs().vae, ctx.preset.imageSize, engine.weights('vae_encoder', 'ema'), engine.weights('vae_decoder', 'ema'));
+  const sessions = () =>
+    vaeSessions(ctx.configs().vae, ctx.preset.imageSize, engine.weights('vae_encoder', 'ema'), engine.weights('vae_decoder', 'ema'));
   const result = await trainLoop({
     ...ctx.loopOptions('vae', sched),
     sampleEvery: 200,
@@ -60,7 +64,9 @@ export async function vaeStage(ctx: RunContext): Promise<StageSummary> {
       const y = await vae.decode(await vae.encode(x, preview.length), preview.length);
       await vae.release();
       const s = ds.imageSize;
-      const images = [x, y].flatMap((d) => preview.map((_, k) => ({ width: s, height: s, data: d.slice(k * s * s * 3, (k + 1) * s * s * 3) })));
+      const images = [x, y].flatMap((d) =>
+        preview.map((_, k) => ({ width: s, height: s, data: d.slice(k * s * s * 3, (k + 1) * s * s * 3) })),
+      );
       writeAtomic(join(dir, `reconstructions-${String(step).padStart(6, '0')}.png`), encodePng(imageGrid(images, 8)));
     },
   });

@@ -44,7 +44,8 @@ export async function initTrainingBackend(choice: TrainingBackendChoice = 'auto'
   if ((choice === 'auto' || choice === 'tensorflow-gpu') && (await tryImport('@tensorflow/tfjs-node-gpu'))) {
     return activate('tensorflow', '@tensorflow/tfjs-node-gpu');
   }
-  if (choice === 'tensorflow-gpu') throw new InvalidArgumentError('backend', '@tensorflow/tfjs-node-gpu is not installed or failed to load');
+  if (choice === 'tensorflow-gpu')
+    throw new InvalidArgumentError('backend', '@tensorflow/tfjs-node-gpu is not installed or failed to load');
   if ((choice === 'auto' || choice === 'tensorflow') && (await tryImport('@tensorflow/tfjs-node'))) {
     return activate('tensorflow', '@tensorflow/tfjs-node');
   }

@@ -24,11 +24,17 @@ export function tfjsFeeds(objective: Objective, feeds: Feeds): Record<string, tf
  * The tfjs engine: eager execution and tfjs's gradients on whichever tfjs back end is active (tfjs-node-gpu
  * on CUDA, wasm, cpu). It is the GPU path where tfjs-node-gpu installs and the gradient reference in tests.
  */
-export async function createTfjsEngine(objective: Objective, settings: EngineSettings): Promise<TrainingEngine & { stores: Map<string, ParamStore> }> {
+export async function createTfjsEngine(
+  objective: Objective,
+  settings: EngineSettings,
+): Promise<TrainingEngine & { stores: Map<string, ParamStore> }> {
   const stores = new Map<string, ParamStore>();
   const net = (network: string): Ops<tf.Tensor> => {
     let store = stores.get(network);
-    if (!store) stores.set(network, (store = new ParamStore(network, settings.seed)));
+    if (!store) {
+      store = new ParamStore(network, settings.seed);
+      stores.set(network, store);
+    }
     return tfjsOps(store);
   };
   const loss = (step: number) => objective.loss(net, tfjsFeeds(objective, objective.batch(step))) as tf.Scalar;
@@ -60,7 +66,10 @@ export async function createTfjsEngine(objective: Objective, settings: EngineSet
     async step(step, lr) {
       const t = step + 1;
       return tf.tidy(() => {
-        const { value, grads } = tf.variableGrads(() => loss(step), slots.map((s) => s.variable));
+        const { value, grads } = tf.variableGrads(
+          () => loss(step),
+          slots.map((s) => s.variable),
+        );
         const gs = slots.map((s) => grads[s.variable.name]);
         const norm = Math.sqrt(gs.reduce((acc, g) => acc + tf.sum(tf.square(g)).dataSync()[0], 0));
         const scale = norm > settings.clipNorm ? settings.clipNorm / norm : 1;
@@ -81,7 +90,8 @@ export async function createTfjsEngine(objective: Objective, settings: EngineSet
     },
     checkpointTensors() {
       const tensors = new Map<string, StoredTensor>();
-      for (const s of slots) for (const [k, v] of kinds(s)) if (v) tensors.set(`${k}:${s.key}`, { shape: [...v.shape], data: v.dataSync() as Float32Array });
+      for (const s of slots)
+        for (const [k, v] of kinds(s)) if (v) tensors.set(`${k}:${s.key}`, { shape: [...v.shape], data: v.dataSync() as Float32Array });
       return tensors;
     },
     restore(tensors, source) {

@@ -56,7 +56,18 @@ export function tfjsOps(store: ParamStore): Ops<T> {
 
     conv2d(x, w, b, { stride = 1, pad }: ConvOptions) {
       const [top, bottom, left, right] = pad;
-      return tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: stride, pad: [[0, 0], [top, bottom], [left, right], [0, 0]], bias: b });
+      return tf.fused.conv2d({
+        x: x as tf.Tensor4D,
+        filter: w as tf.Tensor4D,
+        strides: stride,
+        pad: [
+          [0, 0],
+          [top, bottom],
+          [left, right],
+          [0, 0],
+        ],
+        bias: b,
+      });
     },
     groupNorm(x, groups, gamma, beta, eps) {
       const [n, h, w, c] = x.shape;

@@ -47,4 +47,3 @@ export class ParamStore {
     this.variables.clear();
   }
 }
-

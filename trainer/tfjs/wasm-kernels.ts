@@ -46,7 +46,8 @@ class Scope {
 }
 
 function convPadding(xShape: number[], filterShape: number[], attrs: Conv2DBackpropFilterAttrs | Conv2DBackpropInputAttrs) {
-  if (attrs.dataFormat && attrs.dataFormat !== 'NHWC') throw new Error(`wasm conv gradient: dataFormat ${attrs.dataFormat} is not supported`);
+  if (attrs.dataFormat && attrs.dataFormat !== 'NHWC')
+    throw new Error(`wasm conv gradient: dataFormat ${attrs.dataFormat} is not supported`);
   return backend_util.computeConv2DInfo(
     xShape as [number, number, number, number],
     filterShape as [number, number, number, number],
@@ -73,7 +74,12 @@ const conv2dBackpropFilter: KernelFunc = ({ inputs, attrs, backend }) => {
   const dyT = s.run('Transpose', { x: dy }, { perm: [1, 2, 0, 3] }); // [oh, ow, n, co]
   let out = s.run('Conv2D', { x: xT, filter: dyT }, {
     strides: [1, 1],
-    pad: [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]],
+    pad: [
+      [0, 0],
+      [top, Math.max(bottom, 0)],
+      [left, Math.max(right, 0)],
+      [0, 0],
+    ],
     dilations: [sh, sw],
     dataFormat: 'NHWC',
     dimRoundingMode: undefined,
@@ -89,11 +95,35 @@ function dilate(s: Scope, dy: TensorInfo, sh: number, sw: number): TensorInfo {
   let t = dy;
   if (sw > 1) {
     t = s.run('Reshape', { x: t }, { shape: [n * h, w, 1, c] });
-    t = s.run('PadV2', { x: t }, { paddings: [[0, 0], [0, 0], [0, sw - 1], [0, 0]], constantValue: 0 });
+    t = s.run(
+      'PadV2',
+      { x: t },
+      {
+        paddings: [
+          [0, 0],
+          [0, 0],
+          [0, sw - 1],
+          [0, 0],
+        ],
+        constantValue: 0,
+      },
+    );
   }
   if (sh > 1) {
     t = s.run('Reshape', { x: t }, { shape: [n, h, 1, w * sw * c] });
-    t = s.run('PadV2', { x: t }, { paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0]], constantValue: 0 });
+    t = s.run(
+      'PadV2',
+      { x: t },
+      {
+        paddings: [
+          [0, 0],
+          [0, 0],
+          [0, sh - 1],
+          [0, 0],
+        ],
+        constantValue: 0,
+      },
+    );
   }
   return s.run('Reshape', { x: t }, { shape: [n, h * sh, w * sw, c] });
 }
@@ -122,7 +152,12 @@ function conv2dBackpropInputFactory(original: KernelFunc): KernelFunc {
     const f = s.run('Transpose', { x: flipped }, { perm: [0, 1, 3, 2] }); // [kh, kw, co, ci]
     const out = s.run('Conv2D', { x: d, filter: f }, {
       strides: [1, 1],
-      pad: [[0, 0], [pt, pb], [pl, pr], [0, 0]],
+      pad: [
+        [0, 0],
+        [pt, pb],
+        [pl, pr],
+        [0, 0],
+      ],
       dilations: [1, 1],
       dataFormat: 'NHWC',
       dimRoundingMode: undefined,

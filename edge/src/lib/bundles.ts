@@ -11,7 +11,10 @@ const latestSchema = z.object({ version: versionSchema });
 export function parseModelRef(ref: string): { name: string; version?: string } {
   const [name, version, extra] = ref.split('@');
   if (extra !== undefined) throw new ApiError(400, 'invalid_model', `'${ref}' is not name or name@version`);
-  return { name: parseOr400(modelNameSchema, name, 'invalid_model'), version: version === undefined ? undefined : parseOr400(versionSchema, version, 'invalid_model') };
+  return {
+    name: parseOr400(modelNameSchema, name, 'invalid_model'),
+    version: version === undefined ? undefined : parseOr400(versionSchema, version, 'invalid_model'),
+  };
 }
 
 /** How long an isolate trusts its answer for `latest` (a publish is visible everywhere within this). */

@@ -18,7 +18,10 @@ const encoders = new Map<string, Promise<TextEncoder_>>();
 
 async function load(env: Env, manifest: Manifest): Promise<TextEncoder_> {
   const ort = workerdOrt();
-  const [model, tokenizerJson] = await Promise.all([getFileBytes(env, manifest, BUNDLE_FILES.textEncoder), getFileBytes(env, manifest, BUNDLE_FILES.tokenizer)]);
+  const [model, tokenizerJson] = await Promise.all([
+    getFileBytes(env, manifest, BUNDLE_FILES.textEncoder),
+    getFileBytes(env, manifest, BUNDLE_FILES.tokenizer),
+  ]);
   const tokenizer = loadTokenizer(JSON.parse(new TextDecoder().decode(tokenizerJson)), manifest.tokenizer.maxLength);
   const session = await ort.InferenceSession.create(model, { executionProviders: ['wasm'] });
   const T = tokenizer.maxLength;

@@ -19,7 +19,10 @@ export const mediaType = (header: string | null) => (header ?? '').split(';')[0]
 function findIllFormed(value: unknown, path: string): string | undefined {
   if (typeof value === 'string') return /\p{Cs}/u.test(value) ? path : undefined;
   if (Array.isArray(value)) return value.map((v, i) => findIllFormed(v, `${path}.${i}`)).find(Boolean);
-  if (value && typeof value === 'object') return Object.entries(value).map(([k, v]) => findIllFormed(v, `${path}.${k}`)).find(Boolean);
+  if (value && typeof value === 'object')
+    return Object.entries(value)
+      .map(([k, v]) => findIllFormed(v, `${path}.${k}`))
+      .find(Boolean);
   return undefined;
 }
 
@@ -29,10 +32,11 @@ function findIllFormed(value: unknown, path: string): string | undefined {
  * U+FFFD), then valid JSON (400 invalid_json).
  */
 export async function jsonBody(req: Request): Promise<unknown> {
-  if (mediaType(req.headers.get('content-type')) !== 'application/json') throw new ApiError(415, 'unsupported_media_type', 'send JSON with content-type: application/json');
+  if (mediaType(req.headers.get('content-type')) !== 'application/json')
+    throw new ApiError(415, 'unsupported_media_type', 'send JSON with content-type: application/json');
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(await req.arrayBuffer());
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(await req.arrayBuffer());
   } catch {
     throw new ApiError(400, 'invalid_text', 'request body is not valid UTF-8');
   }
@@ -43,6 +47,11 @@ export async function jsonBody(req: Request): Promise<unknown> {
     throw new ApiError(400, 'invalid_json', 'request body is not valid JSON');
   }
   const bad = findIllFormed(value, 'body');
-  if (bad) throw new ApiError(400, 'invalid_text', `${bad.slice('body.'.length) || 'body'}: contains a lone UTF-16 surrogate (not valid Unicode text)`);
+  if (bad)
+    throw new ApiError(
+      400,
+      'invalid_text',
+      `${bad.slice('body.'.length) || 'body'}: contains a lone UTF-16 surrogate (not valid Unicode text)`,
+    );
   return value;
 }

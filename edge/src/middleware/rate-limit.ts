@@ -14,7 +14,9 @@ export const embeddingsRateLimit: MiddlewareHandler<AppEnv> = async (c, next) =>
     const { success } = await limiter.limit({ key: `embeddings:${client}` });
     if (!success) {
       const period = c.env.EMBEDDINGS_LIMIT_PERIOD ?? '60';
-      throw new ApiError(429, 'rate_limited', `too many embedding requests from this client; retry in up to ${period} s`, { 'retry-after': period });
+      throw new ApiError(429, 'rate_limited', `too many embedding requests from this client; retry in up to ${period} s`, {
+        'retry-after': period,
+      });
     }
   }
   await next();

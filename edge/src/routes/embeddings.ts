@@ -14,7 +14,10 @@ import { openAiEmbeddings } from './openai-embeddings.ts';
 export const embeddingsRequestSchema = z
   .object({
     model: z.string().min(1).max(200),
-    prompts: z.array(z.string().max(MAX_PROMPT_CHARS, `at most ${MAX_PROMPT_CHARS} characters`)).min(1).max(MAX_PROMPTS, `at most ${MAX_PROMPTS} prompts`),
+    prompts: z
+      .array(z.string().max(MAX_PROMPT_CHARS, `at most ${MAX_PROMPT_CHARS} characters`))
+      .min(1)
+      .max(MAX_PROMPTS, `at most ${MAX_PROMPTS} prompts`),
     negative_prompt: z.string().max(MAX_PROMPT_CHARS).optional(),
     format: z.enum(['json', 'f32', 'f16']).default('json'),
   })
@@ -49,7 +52,8 @@ embeddings.post('/', async (c) => {
   const all = [...body.prompts, body.negative_prompt ?? ''];
   all.forEach((p, i) => {
     const problem = promptProblem(encoder.tokenizer, p);
-    if (problem) throw new ApiError(400, problem.code, `${i < body.prompts.length ? `prompts.${i}` : 'negative_prompt'} ${problem.message}`);
+    if (problem)
+      throw new ApiError(400, problem.code, `${i < body.prompts.length ? `prompts.${i}` : 'negative_prompt'} ${problem.message}`);
   });
   const keys = await Promise.all(all.map((p) => embeddingKey(manifest, p)));
   const found = await Promise.all(keys.map((k) => lookup(c.env, k)));
@@ -63,7 +67,9 @@ embeddings.post('/', async (c) => {
   }
   all.forEach((_, i) => remember(keys[i], states[i]));
   // Write back misses everywhere, and KV-only hits into this colo's cache, after answering.
-  const writes = all.map((_, i) => (found[i] && found[i].source !== 'kv' ? undefined : store(c.env, keys[i], states[i], !found[i]))).filter(Boolean);
+  const writes = all
+    .map((_, i) => (found[i] && found[i].source !== 'kv' ? undefined : store(c.env, keys[i], states[i], !found[i])))
+    .filter(Boolean);
   c.executionCtx.waitUntil(Promise.all(writes));
   const cacheState = missing.length === 0 ? 'hit' : missing.length === all.length ? 'miss' : 'partial';
   const perPrompt = found.map((f) => (f ? 'hit' : 'miss') as 'hit' | 'miss');
@@ -72,17 +78,23 @@ embeddings.post('/', async (c) => {
     const flat = new Float32Array(all.length * size);
     states.forEach((s, i) => flat.set(s, i * size));
     const bytes = body.format === 'f16' ? new Uint8Array(toFloat16Array(flat).buffer) : flat;
-    return new Response(bytes as Uint8Array<ArrayBuffer> | Float32Array<ArrayBuffer>, { headers: { ...headers, 'content-type': 'application/octet-stream', 'x-embedding-dtype': body.format === 'f16' ? 'float16' : 'float32' } });
+    return new Response(bytes as Uint8Array<ArrayBuffer> | Float32Array<ArrayBuffer>, {
+      headers: {
+        ...headers,
+        'content-type': 'application/octet-stream',
+        'x-embedding-dtype': body.format === 'f16' ? 'float16' : 'float32',
+      },
+    });
   }
   const rows = (s: Float32Array) => Array.from({ length: T }, (_, t) => Array.from(s.subarray(t * D, (t + 1) * D)));
   const answer: z.infer<typeof embeddingsResponseSchema> = {
-      model: manifest.name,
-      version: manifest.version,
-      dims: [T, D],
-      cache: cacheState,
-      per_prompt_cache: perPrompt,
-      embeddings: states.slice(0, body.prompts.length).map(rows),
-      negative: rows(states[states.length - 1]),
+    model: manifest.name,
+    version: manifest.version,
+    dims: [T, D],
+    cache: cacheState,
+    per_prompt_cache: perPrompt,
+    embeddings: states.slice(0, body.prompts.length).map(rows),
+    negative: rows(states[states.length - 1]),
   };
   return c.json(answer, 200, headers);
 });

@@ -10,7 +10,12 @@ import { parseRange } from '../lib/range.ts';
 import { parseOr400 } from '../lib/validate.ts';
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
-const TYPES: Record<string, string> = { onnx: 'application/octet-stream', json: 'application/json', txt: 'text/plain; charset=utf-8', png: 'image/png' };
+const TYPES: Record<string, string> = {
+  onnx: 'application/octet-stream',
+  json: 'application/json',
+  txt: 'text/plain; charset=utf-8',
+  png: 'image/png',
+};
 
 /** GET /v1/models: each published model's latest version and what the page needs to offer it. */
 export const modelListSchema = z.object({
@@ -35,7 +40,14 @@ models.get('/', async (c) => {
     try {
       const version = await resolveVersion(c.env, name);
       const m = await getManifest(c.env, name, version);
-      out.push({ name, version, imageSize: m.imageSize, createdAt: m.createdAt, defaults: m.diffusion.defaults, upscaler: Boolean(m.upscale) });
+      out.push({
+        name,
+        version,
+        imageSize: m.imageSize,
+        createdAt: m.createdAt,
+        defaults: m.diffusion.defaults,
+        upscaler: Boolean(m.upscale),
+      });
     } catch (e) {
       // A model folder without a complete published version is not listed.
       if (!(e instanceof ApiError)) throw e;
@@ -83,8 +95,11 @@ models.get('/:name/:version/*', async (c) => {
   if (head.customMetadata?.sha256) headers.set('x-content-sha256', head.customMetadata.sha256);
   if (noneMatch(c.req.header('if-none-match'), head.httpEtag)) return new Response(null, { status: 304, headers });
   // A stale If-Range validator means the client's partial copy is of something else: send it all.
-  const range = rangeStillValid(c.req.header('if-range'), head.httpEtag, head.uploaded) ? parseRange(c.req.header('range'), head.size) : undefined;
-  if (range === 'unsatisfiable') throw new ApiError(416, 'range_not_satisfiable', `range outside 0-${head.size - 1}`, { 'content-range': `bytes */${head.size}` });
+  const range = rangeStillValid(c.req.header('if-range'), head.httpEtag, head.uploaded)
+    ? parseRange(c.req.header('range'), head.size)
+    : undefined;
+  if (range === 'unsatisfiable')
+    throw new ApiError(416, 'range_not_satisfiable', `range outside 0-${head.size - 1}`, { 'content-range': `bytes */${head.size}` });
   const obj = await c.env.MODELS.get(key, range ? { range: { offset: range.start, length: range.end - range.start + 1 } } : {});
   if (!obj) throw new ApiError(404, 'not_found', `${name}@${version} has no file ${path}`);
   // workers-types' and the DOM's ReadableStream are the same object at run time, distinct nominal types.
@@ -97,4 +112,3 @@ models.get('/:name/:version/*', async (c) => {
   headers.set('content-length', String(head.size));
   return new Response(stream, { status: 200, headers });
 });
-

@@ -23,7 +23,13 @@ export const openAiEmbeddingsRequestSchema = z
 
 export const openAiEmbeddingsResponseSchema = z.object({
   object: z.literal('list'),
-  data: z.array(z.object({ object: z.literal('embedding'), index: z.number().int(), embedding: z.union([z.array(z.number()), z.string().describe('base64 of little-endian float32')]) })),
+  data: z.array(
+    z.object({
+      object: z.literal('embedding'),
+      index: z.number().int(),
+      embedding: z.union([z.array(z.number()), z.string().describe('base64 of little-endian float32')]),
+    }),
+  ),
   model: z.string(),
   usage: z.object({ prompt_tokens: z.number().int(), total_tokens: z.number().int() }),
 });
@@ -47,7 +53,8 @@ export async function openAiEmbeddings(c: Context<AppEnv>, raw: unknown): Promis
   const ref = parseModelRef(body.model);
   const manifest = await getManifest(c.env, ref.name, await resolveVersion(c.env, ref.name, ref.version));
   const dims = manifest.networks.textEncoder.projectionDim;
-  if (body.dimensions !== undefined && body.dimensions !== dims) throw new ApiError(400, 'invalid_request', `dimensions: this model's embeddings have ${dims} dimensions`);
+  if (body.dimensions !== undefined && body.dimensions !== dims)
+    throw new ApiError(400, 'invalid_request', `dimensions: this model's embeddings have ${dims} dimensions`);
   const encoder = await textEncoderFor(c.env, manifest);
   let tokens = 0;
   inputs.forEach((p, i) => {
@@ -57,10 +64,14 @@ export async function openAiEmbeddings(c: Context<AppEnv>, raw: unknown): Promis
   });
   const { pooled } = await encoder.encode(inputs);
   const answer: z.infer<typeof openAiEmbeddingsResponseSchema> = {
-      object: 'list',
-      data: pooled.map((v, index) => ({ object: 'embedding', index, embedding: body.encoding_format === 'base64' ? base64Floats(v) : Array.from(v) })),
-      model: `${manifest.name}@${manifest.version}`,
-      usage: { prompt_tokens: tokens, total_tokens: tokens },
+    object: 'list',
+    data: pooled.map((v, index) => ({
+      object: 'embedding',
+      index,
+      embedding: body.encoding_format === 'base64' ? base64Floats(v) : Array.from(v),
+    })),
+    model: `${manifest.name}@${manifest.version}`,
+    usage: { prompt_tokens: tokens, total_tokens: tokens },
   };
   return c.json(answer, 200, { 'cache-control': 'no-store' });
 }

@@ -34,7 +34,12 @@ export function requireRng(ctx: SamplerContext, sampler: string): GaussianRng {
 }
 
 /** The (x₀, ε) pair implied by a model output at ᾱ. */
-export function denoise(type: PredictionType, out: ArrayLike<number>, xt: ArrayLike<number>, abar: number): { x0: Float64Array; eps: Float64Array } {
+export function denoise(
+  type: PredictionType,
+  out: ArrayLike<number>,
+  xt: ArrayLike<number>,
+  abar: number,
+): { x0: Float64Array; eps: Float64Array } {
   const x0 = new Float64Array(xt.length);
   const eps = new Float64Array(xt.length);
   for (let j = 0; j < xt.length; j++) {

@@ -1,8 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { createRng, createSampler, createSchedule, img2imgStart, inferenceTimesteps, SAMPLER_NAMES, TIMESTEP_SPACINGS } from '../../../models/diffusion/index.ts';
+import {
+  createRng,
+  createSampler,
+  createSchedule,
+  img2imgStart,
+  inferenceTimesteps,
+  SAMPLER_NAMES,
+  TIMESTEP_SPACINGS,
+} from '../../../models/diffusion/index.ts';
 import { InvalidArgumentError } from '../../../models/errors.ts';
 import fc from 'fast-check';
-import { mixtureMoments, moments, sampleMixture, sampleWithExactDenoiser, TEST_MIXTURE, wasserstein1ToMixture } from '../../support/gaussian-mixture.ts';
+import {
+  mixtureMoments,
+  moments,
+  sampleMixture,
+  sampleWithExactDenoiser,
+  TEST_MIXTURE,
+  wasserstein1ToMixture,
+} from '../../support/gaussian-mixture.ts';
 
 // 20k 1-D samples of a two-component mixture, denoised by its exact (closed-form) ε-predictor.
 // Measured noise floor: exact draws of the same size sit at W1 ≈ 0.01–0.02 from the true CDF.
@@ -32,7 +47,10 @@ describe('samplers with the exact denoiser reproduce the data distribution', () 
   it('DPM-Solver++(2M) at 15–20 steps is at least as accurate as DDIM and close to DDPM at 1000', () => {
     const ddpm1000 = wasserstein1ToMixture(TEST_MIXTURE, sampleWithExactDenoiser('ddpm', schedule, 1000, N, 5));
     // Measured over seeds 5–7: |DPM++ − DDPM1000| is 0.018–0.024 at 15 steps and ≤ 0.01 at 20 steps.
-    for (const [steps, closeTo] of [[15, 0.03], [20, 0.015]]) {
+    for (const [steps, closeTo] of [
+      [15, 0.03],
+      [20, 0.015],
+    ]) {
       const dpm = wasserstein1ToMixture(TEST_MIXTURE, sampleWithExactDenoiser('dpmpp-2m', schedule, steps, N, 5));
       const ddim = wasserstein1ToMixture(TEST_MIXTURE, sampleWithExactDenoiser('ddim', schedule, steps, N, 5));
       expect(dpm).toBeLessThanOrEqual(ddim);
@@ -78,16 +96,21 @@ describe('samplers with the exact denoiser reproduce the data distribution', () 
 describe('timesteps and img2img', () => {
   it('inference timesteps are unique, descending and in range for every spacing', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 2, max: 1000 }), fc.integer({ min: 1, max: 1000 }), fc.constantFrom(...TIMESTEP_SPACINGS), (T, n, spacing) => {
-        fc.pre(n <= T);
-        const ts = inferenceTimesteps(T, n, spacing);
-        expect(ts.length).toBe(n);
-        ts.forEach((t, i) => {
-          expect(t >= 0 && t < T).toBe(true);
-          if (i > 0) expect(t).toBeLessThan(ts[i - 1]);
-        });
-        if (spacing !== 'leading') expect(ts[0]).toBe(T - 1);
-      }),
+      fc.property(
+        fc.integer({ min: 2, max: 1000 }),
+        fc.integer({ min: 1, max: 1000 }),
+        fc.constantFrom(...TIMESTEP_SPACINGS),
+        (T, n, spacing) => {
+          fc.pre(n <= T);
+          const ts = inferenceTimesteps(T, n, spacing);
+          expect(ts.length).toBe(n);
+          ts.forEach((t, i) => {
+            expect(t >= 0 && t < T).toBe(true);
+            if (i > 0) expect(t).toBeLessThan(ts[i - 1]);
+          });
+          if (spacing !== 'leading') expect(ts[0]).toBe(T - 1);
+        },
+      ),
     );
   });
 
@@ -107,8 +130,12 @@ describe('timesteps and img2img', () => {
   it('bad input throws typed errors with clear messages', () => {
     const rng = createRng(1);
     expect(() => createSampler('plms', schedule, { steps: 10, predictionType: 'epsilon' })).toThrow(InvalidArgumentError);
-    expect(() => createSampler('plms', schedule, { steps: 10, predictionType: 'epsilon' })).toThrow(/sampler: must be one of ddpm, ddim, dpmpp-2m, euler-a, got 'plms'/);
-    expect(() => createSampler('ddim', schedule, { steps: -3, predictionType: 'epsilon' })).toThrow(/steps: must be an integer in \[1, 1000\], got -3/);
+    expect(() => createSampler('plms', schedule, { steps: 10, predictionType: 'epsilon' })).toThrow(
+      /sampler: must be one of ddpm, ddim, dpmpp-2m, euler-a, got 'plms'/,
+    );
+    expect(() => createSampler('ddim', schedule, { steps: -3, predictionType: 'epsilon' })).toThrow(
+      /steps: must be an integer in \[1, 1000\], got -3/,
+    );
     expect(() => createSampler('ddim', schedule, { steps: 1001, predictionType: 'epsilon' })).toThrow(InvalidArgumentError);
     expect(() => createSampler('ddpm', schedule, { steps: 10, predictionType: 'epsilon' })).toThrow(/rng: sampler 'ddpm' is stochastic/);
     expect(() => createSampler('ddim', schedule, { steps: 10, predictionType: 'epsilon', eta: 2, rng })).toThrow(/eta/);

@@ -36,7 +36,10 @@ describe('tfjs and the exported ONNX graphs agree', () => {
         for (const [name, t] of Object.entries(c.forward(store, toTensors(c.inputs)))) {
           const data = t.dataSync() as Float32Array;
           // Exported images are NCHW; compare in that layout.
-          expected[name] = t.rank === 4 ? { data: nhwcToNchw(data, t.shape), dims: [t.shape[0], t.shape[3], t.shape[1], t.shape[2]] as number[] } : { data, dims: t.shape };
+          expected[name] =
+            t.rank === 4
+              ? { data: nhwcToNchw(data, t.shape), dims: [t.shape[0], t.shape[3], t.shape[1], t.shape[2]] as number[] }
+              : { data, dims: t.shape };
         }
         store.dispose();
         tf.disposeVariables();

@@ -22,7 +22,10 @@ const mse = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + (v -
 const psnr = (a: Float32Array, b: Float32Array) => 10 * Math.log10(4 / mse(a, b));
 const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * b[i], 0);
 
-async function run(prompt: string, o: { seed: number; negative?: string; init?: { image: Tensor; strength: number }; upscale?: boolean; steps?: number }): Promise<Tensor> {
+async function run(
+  prompt: string,
+  o: { seed: number; negative?: string; init?: { image: Tensor; strength: number }; upscale?: boolean; steps?: number },
+): Promise<Tensor> {
   return generate(await bundle.runtime(), bundle.manifest, {
     cond: (await bundle.encodeText([prompt])).hidden,
     uncond: (await bundle.encodeText([o.negative ?? ''])).hidden,
@@ -34,7 +37,9 @@ async function run(prompt: string, o: { seed: number; negative?: string; init?: 
 }
 
 describe('pipeline semantics', () => {
-  it('img2img: strength 0 returns the init image (as the VAE reconstructs it); 0.3 stays closer to it than 1', { timeout: 60_000 }, async () => {
+  it('img2img: strength 0 returns the init image (as the VAE reconstructs it); 0.3 stays closer to it than 1', {
+    timeout: 60_000,
+  }, async () => {
     const scene = generateScene(11, 0, { maxObjects: 1 });
     const init = imagesToBatch([renderScene(scene, bundle.manifest.imageSize)]);
     const prompt = 'a large blue square';
@@ -46,13 +51,18 @@ describe('pipeline semantics', () => {
     expect(psnr(s0.data, init.data)).toBeGreaterThan(20);
     let closer = 0;
     for (const seed of [1, 2, 3, 4]) {
-      const [weak, full] = [await run(prompt, { seed, init: { image: init, strength: 0.3 } }), await run(prompt, { seed, init: { image: init, strength: 1 } })];
+      const [weak, full] = [
+        await run(prompt, { seed, init: { image: init, strength: 0.3 } }),
+        await run(prompt, { seed, init: { image: init, strength: 1 } }),
+      ];
       if (mse(weak.data, init.data) < mse(full.data, init.data)) closer++;
     }
     expect(closer).toBe(4);
   });
 
-  it('a negative prompt moves the image against the embedding difference it adds (CLIP image embedding, 4 seeds)', { timeout: 60_000 }, async () => {
+  it('a negative prompt moves the image against the embedding difference it adds (CLIP image embedding, 4 seeds)', {
+    timeout: 60_000,
+  }, async () => {
     const prompt = 'a large red circle';
     const negative = 'a large blue square';
     const [neg, empty] = (await bundle.encodeText([negative, ''])).embeds;
@@ -61,7 +71,13 @@ describe('pipeline semantics', () => {
     for (const seed of [1, 2, 3, 4]) {
       const [plain] = await bundle.embedImages(await run(prompt, { seed }));
       const [negated] = await bundle.embedImages(await run(prompt, { seed, negative }));
-      if (dot(negated.map((v, i) => v - plain[i]), direction) < 0) moved++;
+      if (
+        dot(
+          negated.map((v, i) => v - plain[i]),
+          direction,
+        ) < 0
+      )
+        moved++;
     }
     expect(moved).toBe(4);
   });

@@ -9,7 +9,10 @@ import { batchToImages, imagesToBatch } from '../../../models/pipeline/layout.ts
 
 const schedule = { kind: 'scaled-linear', trainSteps: 1000, betaStart: 0.00085, betaEnd: 0.012, zeroTerminalSnr: true } as const;
 const manifest = (steps: number, noiseLevel = 0, predictionType = 'v_prediction') =>
-  ({ diffusion: { predictionType: 'epsilon', schedule }, upscale: { factor: 2, noiseLevel, steps, predictionType, schedule } }) as unknown as Manifest;
+  ({
+    diffusion: { predictionType: 'epsilon', schedule },
+    upscale: { factor: 2, noiseLevel, steps, predictionType, schedule },
+  }) as unknown as Manifest;
 
 function low(b = 2, c = 3, h = 4, w = 5): Tensor {
   const rng = createRng(3);
@@ -53,7 +56,9 @@ describe('upscaleImage: the upscaler diffuses the residual over bicubic upsampli
 
   it("a network that predicts the residual's v exactly recovers the residual with any step count", async () => {
     const l = low(1, 3, 3, 3);
-    const residual = createRng(9).fill(1 * 3 * 6 * 6).map((v) => 0.1 * v);
+    const residual = createRng(9)
+      .fill(1 * 3 * 6 * 6)
+      .map((v) => 0.1 * v);
     // At zero terminal SNR the first step sees pure noise; predicting v = -residual there makes x0 = residual.
     for (const steps of [1, 4]) {
       const runtime: DiffusionRuntime = {
@@ -62,7 +67,10 @@ describe('upscaleImage: the upscaler diffuses the residual over bicubic upsampli
         upscale: async (sample, t) => {
           const abar = alphaBarAt(createSchedule(schedule), t[0]);
           const [a, s] = [Math.sqrt(abar), Math.sqrt(1 - abar)];
-          return { data: sample.data.map((xt, i) => (s === 0 ? -residual[i] : a * ((xt - a * residual[i]) / s) - s * residual[i])), dims: sample.dims };
+          return {
+            data: sample.data.map((xt, i) => (s === 0 ? -residual[i] : a * ((xt - a * residual[i]) / s) - s * residual[i])),
+            dims: sample.dims,
+          };
         },
       };
       const out = await upscaleImage(runtime, manifest(steps), l, 2);
@@ -87,6 +95,14 @@ describe('upscaleImage: the upscaler diffuses the residual over bicubic upsampli
   });
 
   it('rejects a step count outside 1..trainSteps with a typed error', async () => {
-    await expect(upscaleImage(fakeRuntime((s) => s.data), manifest(1), low(), 1, { steps: 0 })).rejects.toThrow(/steps/);
+    await expect(
+      upscaleImage(
+        fakeRuntime((s) => s.data),
+        manifest(1),
+        low(),
+        1,
+        { steps: 0 },
+      ),
+    ).rejects.toThrow(/steps/);
   });
 });

@@ -17,7 +17,8 @@ describe('emoji data (Twemoji SVGs + emojibase captions)', () => {
     const [small, big] = await Promise.all([loadEmojiDataset(16), loadEmojiDataset(32)]);
     expect(small.samples.length).toBe(big.samples.length);
     const i = small.samples.findIndex((s) => s.caption === 'red heart');
-    const px = (im: { width: number; data: Float32Array }, x: number, y: number) => Array.from(im.data.subarray((y * im.width + x) * 3, (y * im.width + x) * 3 + 3));
+    const px = (im: { width: number; data: Float32Array }, x: number, y: number) =>
+      Array.from(im.data.subarray((y * im.width + x) * 3, (y * im.width + x) * 3 + 3));
     const heart = small.samples[i].image;
     expect(px(heart, 0, 0)).toEqual([1, 1, 1]);
     const [r, g, b] = px(heart, 8, 8);

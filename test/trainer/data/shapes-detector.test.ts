@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { loadTokenizer } from '../../../models/text/tokenizer.ts';
-import { caption, generateScene, HELD_OUT_COMBINATIONS, isHeldOutCombination, renderScene, scoreScene, splitScene } from '../../../trainer/data/shapes.ts';
+import {
+  caption,
+  generateScene,
+  HELD_OUT_COMBINATIONS,
+  isHeldOutCombination,
+  renderScene,
+  scoreScene,
+  splitScene,
+} from '../../../trainer/data/shapes.ts';
 import { trainTokenizer } from '../../../trainer/tokenizer-train.ts';
 
 describe('the shapes detector on real renders', () => {
@@ -26,7 +34,9 @@ describe('the shapes detector on real renders', () => {
   // Measured on 400 scenes (181 with two objects): 100 % at 48 and 64 px, 95.6 % of two-object scenes at 32 px.
   for (const size of [48, 64]) {
     it(`reads every object's colour, shape and size and the relation of two-object scenes at ${size} px (≥ 98 %)`, () => {
-      const scenes = Array.from({ length: 300 }, (_, i) => splitScene(13, i, { maxObjects: 2 }, 'ordinary')).filter((s) => s.objects.length === 2);
+      const scenes = Array.from({ length: 300 }, (_, i) => splitScene(13, i, { maxObjects: 2 }, 'ordinary')).filter(
+        (s) => s.objects.length === 2,
+      );
       expect(scenes.length).toBeGreaterThan(100);
       const right = scenes.filter((s) => scoreScene(renderScene(s, size), s).all).length;
       expect(right / scenes.length).toBeGreaterThanOrEqual(0.98);
@@ -37,10 +47,20 @@ describe('the shapes detector on real renders', () => {
     const scene = splitScene(14, 3, { maxObjects: 2 }, 'ordinary');
     const two = scene.objects.length === 2 ? scene : splitScene(14, 4, { maxObjects: 2 }, 'ordinary');
     const image = renderScene(two, 48);
-    const flipped = { ...two, relation: ({ above: 'below', below: 'above', 'left of': 'right of', 'right of': 'left of' } as const)[two.relation!] };
-    const resized = { ...two, objects: [{ ...two.objects[0], size: two.objects[0].size === 'small' ? 'large' : 'small' } as const, two.objects[1]] };
+    const flipped = {
+      ...two,
+      relation: ({ above: 'below', below: 'above', 'left of': 'right of', 'right of': 'left of' } as const)[two.relation!],
+    };
+    const resized = {
+      ...two,
+      objects: [{ ...two.objects[0], size: two.objects[0].size === 'small' ? 'large' : 'small' } as const, two.objects[1]],
+    };
     expect(scoreScene(image, two).all).toBe(true);
-    expect(scoreScene(image, flipped).position).toBe(two.objects[0].colour === two.objects[1].colour && two.objects[0].shape === two.objects[1].shape && two.objects[0].size === two.objects[1].size);
+    expect(scoreScene(image, flipped).position).toBe(
+      two.objects[0].colour === two.objects[1].colour &&
+        two.objects[0].shape === two.objects[1].shape &&
+        two.objects[0].size === two.objects[1].size,
+    );
     expect(scoreScene(image, resized).all).toBe(false);
   });
 });
@@ -53,8 +73,16 @@ describe('held-out combinations', () => {
     expect(combos.every(isHeldOutCombination)).toBe(true);
     expect(splitScene(5, 7, { maxObjects: 2 }, 'combinations')).toEqual(combos[7]);
     // Each listed combination really occurs among the held-out scenes.
-    for (const [c, sh] of HELD_OUT_COMBINATIONS.colourShape) expect(combos.some((s) => s.objects.some((o) => o.colour === c && o.shape === sh)), `${c} ${sh}`).toBe(true);
-    for (const [a, r, b] of HELD_OUT_COMBINATIONS.shapeRelation) expect(combos.some((s) => s.relation === r && s.objects[0].shape === a && s.objects[1].shape === b), `${a} ${r} ${b}`).toBe(true);
+    for (const [c, sh] of HELD_OUT_COMBINATIONS.colourShape)
+      expect(
+        combos.some((s) => s.objects.some((o) => o.colour === c && o.shape === sh)),
+        `${c} ${sh}`,
+      ).toBe(true);
+    for (const [a, r, b] of HELD_OUT_COMBINATIONS.shapeRelation)
+      expect(
+        combos.some((s) => s.relation === r && s.objects[0].shape === a && s.objects[1].shape === b),
+        `${a} ${r} ${b}`,
+      ).toBe(true);
   });
 
   it('a BPE trained on two-object captions spells no caption word letter by letter', () => {
