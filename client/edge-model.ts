@@ -6,6 +6,7 @@ import { parseManifest, sha256Hex, type Manifest } from '../models/bundle/manife
 import { InvalidArgumentError } from '../models/errors.ts';
 import type { DiffusionRuntime, Tensor } from '../models/pipeline/runtime.ts';
 import { bundleRuntime } from '../models/pipeline/ort-runtime.ts';
+import { nodeSessions } from '../node/ort-sessions.ts';
 
 /** What generation needs of a model, wherever it lives: the manifest, the image networks, a text encoder. */
 export interface GenerationModel {
@@ -86,10 +87,10 @@ export async function openEdgeModel(
   if (!res.ok) throw new Error(`edge: ${await edgeError(res, 'manifest')}`);
   const manifest = parseManifest(await res.json());
   const cacheDir = options.cacheDir ?? defaultCacheDir();
-  const session = async (path: string) => ort.InferenceSession.create(await modelFile(edge, manifest, path, cacheDir, log));
+  const sessions = nodeSessions((path) => modelFile(edge, manifest, path, cacheDir, log));
   return {
     manifest,
-    runtime: () => bundleRuntime(ort, manifest.files, session),
+    runtime: () => bundleRuntime(ort, manifest.files, sessions),
     async embed(prompt, negative) {
       const r = await call(edge, '/v1/embeddings', {
         method: 'POST',

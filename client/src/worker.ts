@@ -1,5 +1,4 @@
 /// <reference lib="webworker" />
-import type * as OrtWeb from 'onnxruntime-web';
 import { BUNDLE_FILES, CLIENT_FILES_AT_LOAD, parseManifest, type Manifest } from '../../models/bundle/manifest.ts';
 import { floatToRgba, rgbaToFloat } from '../../models/image.ts';
 import { generate, GenerationAbortedError, upscaleImage } from '../../models/pipeline/generate.ts';
@@ -8,27 +7,17 @@ import { batchToImages, imagesToBatch } from '../../models/pipeline/layout.ts';
 import { bundleRuntime } from '../../models/pipeline/ort-runtime.ts';
 import { fetchVerified, isCached } from './model-cache.ts';
 import { ORT_SIZES, ORT_WASM } from './ort-files.ts';
+import { chooseDevice, openWebSessions, type WebSessions } from './ort-sessions.ts';
 import type { FromWorker, GenerateParams, RgbaImage, ToWorker } from './protocol.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
 const post = (m: FromWorker, transfer: Transferable[] = []) => self.postMessage(m, transfer);
 
-type Ort = typeof OrtWeb;
-async function importOrt(kind: 'webgpu' | 'wasm'): Promise<Ort> {
-  const ort = (kind === 'webgpu' ? await import('onnxruntime-web/webgpu') : await import('onnxruntime-web/wasm')) as Ort;
-  ort.env.wasm.wasmPaths = new URL('./ort/', self.location.href).href;
-  // Threads need cross-origin isolation (the edge sends COOP/COEP); otherwise ORT runs single-threaded.
-  ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
-  return ort;
-}
-
 interface Loaded {
   edge: string;
   manifest: Manifest;
-  backend: 'webgpu' | 'wasm';
-  ort: Ort;
   /** The U-Net and VAE decoder are created at load; the encoder (img2img) and upscaler on first use. */
-  session(path: string): Promise<OrtWeb.InferenceSession>;
+  sessions: WebSessions;
 }
 let loaded: Loaded | undefined;
 
@@ -41,16 +30,6 @@ const yieldToEvents = () =>
   });
 const running = new Map<number, AbortController>();
 
-async function webgpuUsable(): Promise<boolean> {
-  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-  if (!gpu) return false;
-  try {
-    return Boolean(await gpu.requestAdapter());
-  } catch {
-    return false;
-  }
-}
-
 async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
   const res = await fetch(`${msg.edge}/v1/models/${msg.model}`);
   if (!res.ok) throw Object.assign(new Error(`model ${msg.model}: HTTP ${res.status}`), { code: 'model_unavailable' });
@@ -62,47 +41,23 @@ async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
     );
   };
   const paths = CLIENT_FILES_AT_LOAD.filter((p) => manifest.files[p]);
-  const wantGpu = msg.backend === 'webgpu' || (msg.backend === 'auto' && (await webgpuUsable()));
-  if (msg.backend === 'webgpu' && !wantGpu)
-    throw Object.assign(new Error('WebGPU is not available in this browser'), { code: 'webgpu_unavailable' });
-  let backend: 'webgpu' | 'wasm' = wantGpu ? 'webgpu' : 'wasm';
-  // Say what the visit will download before it starts: the model files it needs now that are not cached yet,
-  // and the runtime. The VAE encoder and the upscaler come when img2img or an upscale first needs them.
+  const device = await chooseDevice(msg.backend);
   const uncached = await Promise.all(paths.map(async (p) => ((await isCached(manifest.files[p].sha256)) ? 0 : manifest.files[p].size)));
   const sizes = (await fetch(new URL(`./ort/${ORT_SIZES}`, self.location.href))
     .then((r) => (r.ok ? r.json() : {}))
     .catch(() => ({}))) as Record<string, number>;
-  const runtimeBytes = sizes[ORT_WASM[backend]];
-  post({ type: 'plan', modelBytes: uncached.reduce((a, b) => a + b, 0), runtimeBytes, backend });
+  const runtimeBytes = sizes[ORT_WASM[device]];
+  post({ type: 'plan', modelBytes: uncached.reduce((a, b) => a + b, 0), runtimeBytes, backend: device });
   const downloads = new Map<string, Promise<Uint8Array>>(paths.map((p) => [p, file(p)]));
   const download = (path: string) => {
     if (!downloads.has(path)) downloads.set(path, file(path));
     return downloads.get(path)!;
   };
-  const ort = await importOrt(backend);
-  const sessions = new Map<string, Promise<OrtWeb.InferenceSession>>();
-  // One at a time: the WebGPU provider refuses to create two sessions concurrently.
-  let queue: Promise<unknown> = Promise.resolve();
-  const session = (path: string) => {
-    if (!sessions.has(path)) {
-      const created = queue.then(async () => ort.InferenceSession.create(await download(path), { executionProviders: [backend] }));
-      queue = created.catch(() => undefined);
-      sessions.set(path, created);
-    }
-    return sessions.get(path)!;
-  };
-  try {
-    await Promise.all([session(BUNDLE_FILES.unet), session(BUNDLE_FILES.vaeDecoder)]);
-  } catch (e) {
-    if (backend !== 'webgpu' || msg.backend === 'webgpu') throw e;
-    backend = 'wasm'; // an adapter whose limits do not fit the model: fall back
-    sessions.clear();
-    await Promise.all([session(BUNDLE_FILES.unet), session(BUNDLE_FILES.vaeDecoder)]);
-  }
-  loaded = { edge: msg.edge, manifest, backend, ort, session };
+  const sessions = await openWebSessions(device, msg.backend === 'webgpu', download, [BUNDLE_FILES.unet, BUNDLE_FILES.vaeDecoder]);
+  loaded = { edge: msg.edge, manifest, sessions };
   post({
     type: 'loaded',
-    backend,
+    backend: sessions.device,
     model: manifest.name,
     version: manifest.version,
     imageSize: manifest.imageSize,
@@ -150,7 +105,7 @@ async function job(id: number, work: (l: Loaded, signal: AbortSignal) => Promise
   const t0 = performance.now();
   try {
     const out = toRgba(await work(l, abort.signal));
-    post({ type: 'done', id, ...out, ms: performance.now() - t0, backend: l.backend }, [out.rgba.buffer]);
+    post({ type: 'done', id, ...out, ms: performance.now() - t0, backend: l.sessions.device }, [out.rgba.buffer]);
   } finally {
     running.delete(id);
   }
@@ -158,7 +113,7 @@ async function job(id: number, work: (l: Loaded, signal: AbortSignal) => Promise
 
 /** The runtime over the sessions a job needs (creating the encoder or upscaler on first use). */
 const runtimeFor = (l: Loaded, needs: { encoder?: boolean; upscaler?: boolean }) =>
-  bundleRuntime(l.ort, l.manifest.files, l.session, needs);
+  bundleRuntime(l.sessions.ort, l.manifest.files, l.sessions, needs);
 
 const upscale = (id: number, image: RgbaImage, seed: number) =>
   job(id, async (l, signal) =>

@@ -1,4 +1,5 @@
 import { GRAPHS } from '../bundle/graphs.ts';
+import type { PromptTokenizer } from '../text/tokenizer.ts';
 import type { DiffusionRuntime, Tensor } from './runtime.ts';
 
 /** The slice of onnxruntime's API (node and web share it) that the pipeline uses. */
@@ -10,7 +11,20 @@ export interface OrtSessionLike {
   run(feeds: Record<string, OrtTensorLike>): Promise<Record<string, OrtTensorLike>>;
 }
 export interface OrtModuleLike {
-  Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensorLike;
+  Tensor: {
+    new (type: 'float32', data: Float32Array, dims: readonly number[]): OrtTensorLike;
+    new (type: 'int64', data: BigInt64Array, dims: readonly number[]): OrtTensorLike;
+  };
+}
+
+/**
+ * What each platform's session module provides (onnxruntime-node from disk or the edge's files, onnxruntime-web
+ * on WebGPU or WASM in the page, onnxruntime-web in workerd): one session per bundle file, created once, on the
+ * device the module chose.
+ */
+export interface SessionProvider {
+  readonly device: string;
+  session(file: string): Promise<OrtSessionLike>;
 }
 
 export interface BundleSessions {
@@ -54,22 +68,60 @@ export function ortRuntime(ort: OrtModuleLike, s: BundleSessions): DiffusionRunt
 }
 
 /**
- * A bundle's DiffusionRuntime from a platform's session factory (onnxruntime-node from disk or an edge's
- * files, onnxruntime-web in the page): the U-Net and VAE decoder always, the VAE encoder and the upscaler
- * when the bundle has them and the caller needs them (the page creates those on first use).
+ * A bundle's DiffusionRuntime from a platform's sessions: the U-Net and VAE decoder always, the VAE encoder and
+ * the upscaler when the bundle has them and the caller needs them (the page creates those on first use).
  */
 export async function bundleRuntime(
   ort: OrtModuleLike,
   files: Record<string, unknown>,
-  session: (file: string) => Promise<OrtSessionLike>,
+  sessions: SessionProvider,
   needs: { encoder?: boolean; upscaler?: boolean } = { encoder: true, upscaler: true },
 ): Promise<DiffusionRuntime> {
-  const optional = async (file: string, wanted?: boolean) => (wanted && files[file] ? session(file) : undefined);
+  const optional = async (file: string, wanted?: boolean) => (wanted && files[file] ? sessions.session(file) : undefined);
   const [unet, vaeDecoder, vaeEncoder, upscaler] = await Promise.all([
-    session(GRAPHS.unet.file),
-    session(GRAPHS.vaeDecoder.file),
+    sessions.session(GRAPHS.unet.file),
+    sessions.session(GRAPHS.vaeDecoder.file),
     optional(GRAPHS.vaeEncoder.file, needs.encoder),
     optional(GRAPHS.upscaler.file, needs.upscaler),
   ]);
   return ortRuntime(ort, { unet, vaeDecoder, vaeEncoder, upscaler });
+}
+
+/** Rows of a [n, P] output, each scaled to unit length (what retrieval and similarity compare). */
+function unitRows(data: Float32Array, n: number): Float32Array[] {
+  const P = data.length / n;
+  return Array.from({ length: n }, (_, i) => {
+    const v = data.slice(i * P, (i + 1) * P);
+    const norm = Math.hypot(...v) || 1;
+    return v.map((x) => x / norm);
+  });
+}
+
+/**
+ * The text encoder on prompts: per-token hidden states [n, T, D] (the diffusion condition) and each prompt's
+ * pooled CLIP embedding, L2-normalised.
+ */
+export async function encodeText(
+  ort: OrtModuleLike,
+  sessions: SessionProvider,
+  tokenizer: PromptTokenizer,
+  prompts: string[],
+): Promise<{ hidden: Tensor; embeds: Float32Array[] }> {
+  const g = GRAPHS.textEncoder;
+  const ids = BigInt64Array.from(tokenizer.encodeBatch(prompts), (id) => BigInt(id));
+  const out = await (await sessions.session(g.file)).run({
+    [g.inputs.ids]: new ort.Tensor('int64', ids, [prompts.length, tokenizer.maxLength]),
+  });
+  const h = out[g.outputs.hidden];
+  return {
+    hidden: { data: h.data as Float32Array, dims: [...h.dims] },
+    embeds: unitRows(out[g.outputs.pooled].data as Float32Array, prompts.length),
+  };
+}
+
+/** The CLIP image encoder on a batch [n, 3, H, W]: each image's embedding, L2-normalised. */
+export async function embedImages(ort: OrtModuleLike, sessions: SessionProvider, images: Tensor): Promise<Float32Array[]> {
+  const g = GRAPHS.imageEncoder;
+  const out = await (await sessions.session(g.file)).run({ [g.inputs.pixels]: new ort.Tensor('float32', images.data, images.dims) });
+  return unitRows(out[g.outputs.embeds].data as Float32Array, images.dims[0]);
 }

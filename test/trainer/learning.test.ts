@@ -162,6 +162,19 @@ describe('training learns (shapes-tiny, default engine)', () => {
     expect(after, `${before} → ${after}`).toBeLessThan(0.7 * before);
   });
 
+  it('mutation check: an upscaler trained without its condition (the low-resolution input blanked) fails the upscaler loss test', {
+    timeout: 180_000,
+  }, async () => {
+    const train = await upscalerSplit('train');
+    const blank = new Float32Array(train.inputs.lowRes.shape.reduce((a, b) => a * b, 1));
+    const broken: Objective = { ...train, batch: (step) => ({ ...train.batch(step), lowRes: blank }) };
+    const mutant = await trainBriefly(broken, 'ort', ctx.preset.upscaler!, ctx.preset.upscaler!.steps, ['upscaler']);
+    const objective = await upscalerSplit('heldOut');
+    const before = await heldOutLoss(objective);
+    const after = await heldOutLoss(objective, mutant);
+    expect(after, `${before} → ${after}`).toBeGreaterThan(0.7 * before);
+  });
+
   it('U-Net: follows the prompt — "red" prompts draw redder pictures than "blue" ones, seed for seed', async () => {
     const prompts = ['a large red square', 'a large blue square'];
     const states = await promptStates(ctx, [...prompts, '', '']);

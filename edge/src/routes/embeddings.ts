@@ -63,7 +63,7 @@ embeddings.post('/', async (c) => {
   const states: Float32Array[] = found.map((f) => f?.bytes ?? new Float32Array(0));
   if (missing.length) {
     const out = await encoder.encode(missing.map((m) => m.p));
-    missing.forEach(({ i }, k) => (states[i] = out.data.slice(k * size, (k + 1) * size)));
+    missing.forEach(({ i }, k) => (states[i] = out.hidden.data.slice(k * size, (k + 1) * size)));
   }
   all.forEach((_, i) => remember(keys[i], states[i]));
   // Write back misses everywhere, and KV-only hits into this colo's cache, after answering.

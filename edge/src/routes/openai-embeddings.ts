@@ -62,10 +62,10 @@ export async function openAiEmbeddings(c: Context<AppEnv>, raw: unknown): Promis
     if (problem) throw new ApiError(400, problem.code, `input${typeof body.input === 'string' ? '' : `.${i}`} ${problem.message}`);
     tokens += encoder.tokenizer.countTokens(p);
   });
-  const { pooled } = await encoder.encode(inputs);
+  const { embeds } = await encoder.encode(inputs);
   const answer: z.infer<typeof openAiEmbeddingsResponseSchema> = {
     object: 'list',
-    data: pooled.map((v, index) => ({
+    data: embeds.map((v, index) => ({
       object: 'embedding',
       index,
       embedding: body.encoding_format === 'base64' ? base64Floats(v) : Array.from(v),
