@@ -1,9 +1,10 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parseManifest } from '../../models/bundle/manifest.ts';
 import { getPreset } from '../../trainer/presets.ts';
-import { runCli } from '../support/cli.ts';
+import { ROOT, runCli } from '../support/cli.ts';
 
 const out = mkdtempSync(join(tmpdir(), 'eval-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
@@ -28,8 +29,9 @@ describe('npm run eval', () => {
       composition: {
         accuracy: number;
         scenes: number;
-        detectorOnReal: { heldOut: number };
-        byGuidance: { guidance: number; accuracy: number }[];
+        detectorOnReal: { heldOut: number; heldOutCombinations: number };
+        heldOutCombinations: { accuracy: number; scenes: number };
+        byGuidance: { guidance: number; accuracy: number; heldOutCombinations: number }[];
       };
       upscaler: Record<'psnr' | 'bicubicPsnr' | 'clipFeatureDistance' | 'bicubicClipFeatureDistance' | 'steps', number> & {
         bySteps: { steps: number; psnr: number }[];
@@ -47,7 +49,14 @@ describe('npm run eval', () => {
     expect(report.composition.scenes).toBe(8);
     expect(report.composition.detectorOnReal.heldOut).toBeGreaterThanOrEqual(0.97);
     expect(report.composition.byGuidance.map((g) => g.guidance)).toEqual(getPreset('shapes').eval.guidanceScales);
-    expect(report.composition.accuracy).toBe(report.composition.byGuidance.find((g) => g.guidance === 1.5)!.accuracy);
+    const defaultGuidance = parseManifest(JSON.parse(readFileSync(join(ROOT, 'models/bundles/shapes/manifest.json'), 'utf8'))).diffusion
+      .defaults.guidance;
+    expect(report.composition.accuracy).toBe(report.composition.byGuidance.find((g) => g.guidance === defaultGuidance)!.accuracy);
+    expect(report.composition.heldOutCombinations.scenes).toBe(8);
+    expect(report.composition.detectorOnReal.heldOutCombinations).toBeGreaterThanOrEqual(0.97);
+    expect(report.composition.heldOutCombinations.accuracy).toBe(
+      report.composition.byGuidance.find((g) => g.guidance === defaultGuidance)!.heldOutCombinations,
+    );
     // The shipped upscaler must beat bicubic on the held-out 2× ground truth, at its default steps.
     const up = report.upscaler;
     expect(up.bicubicPsnr).toBeGreaterThan(20);

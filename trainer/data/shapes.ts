@@ -114,6 +114,22 @@ export function caption(scene: ShapeScene): string {
   return b && scene.relation ? `${describeObject(a)} ${scene.relation} ${describeObject(b)}` : describeObject(a);
 }
 
+/** The scene a caption describes (attributes and relation; positions unknown, left centred): `caption`'s inverse. */
+export function parseCaption(text: string): ShapeScene | undefined {
+  const object = `a (${SIZES.join('|')}) (${Object.keys(COLOURS).join('|')}) (${SHAPES.join('|')})`;
+  const m = new RegExp(`^${object}(?: (${RELATIONS.join('|')}) ${object})?$`).exec(text);
+  if (!m) return undefined;
+  const at = (k: number): ShapeObject => ({
+    size: m[k] as Size,
+    colour: m[k + 1] as Colour,
+    shape: m[k + 2] as Shape,
+    cx: 0.5,
+    cy: 0.5,
+    r: 0,
+  });
+  return m[4] ? { objects: [at(1), at(5)], relation: m[4] as Relation } : { objects: [at(1)] };
+}
+
 function inside(o: ShapeObject, x: number, y: number): boolean {
   const dx = x - o.cx;
   const dy = y - o.cy;

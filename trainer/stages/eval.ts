@@ -401,9 +401,9 @@ export async function evaluateOnPresetData(
     scenes: held.scenes?.slice(0, n),
     combinations: heldOutCombinations
       ? {
-          prompts: heldOutCombinations.samples.map((s) => s.caption),
-          scenes: heldOutCombinations.scenes,
-          real: heldOutCombinations.samples.map((s) => s.image),
+          prompts: heldOutCombinations.samples.slice(0, n).map((s) => s.caption),
+          scenes: heldOutCombinations.scenes.slice(0, n),
+          real: heldOutCombinations.samples.slice(0, n).map((s) => s.image),
         }
       : undefined,
     guidanceScales: preset.eval.guidanceScales,

@@ -5,6 +5,7 @@ import {
   generateScene,
   HELD_OUT_COMBINATIONS,
   isHeldOutCombination,
+  parseCaption,
   renderScene,
   scoreScene,
   splitScene,
@@ -62,6 +63,19 @@ describe('the shapes detector on real renders', () => {
         two.objects[0].size === two.objects[1].size,
     );
     expect(scoreScene(image, resized).all).toBe(false);
+  });
+});
+
+describe('captions', () => {
+  it('parseCaption inverts caption for every scene (objects, sizes, colours, shapes, relation) and refuses other text', () => {
+    for (let i = 0; i < 300; i++) {
+      const scene = generateScene(15, i, { maxObjects: 2 });
+      const parsed = parseCaption(caption(scene))!;
+      expect(parsed.relation).toBe(scene.relation);
+      expect(parsed.objects.map((o) => [o.size, o.colour, o.shape])).toEqual(scene.objects.map((o) => [o.size, o.colour, o.shape]));
+    }
+    for (const text of ['a red circle', 'a large red circle next to a small blue square', 'A large red circle', 'a large red circle '])
+      expect(parseCaption(text), text).toBeUndefined();
   });
 });
 
