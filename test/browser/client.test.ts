@@ -69,12 +69,16 @@ async function generateIn(page: Page, prompt: string, steps: number, seed: numbe
   await page.fill('#seed', String(seed));
   await page.click('#generate');
   await page.waitForFunction((b) => (document.body.dataset.done ?? '0') !== b, before, { timeout: 240_000 });
-  return Uint8ClampedArray.from(
-    await page.evaluate(() => {
-      const c = document.getElementById('canvas') as HTMLCanvasElement;
-      return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data);
-    }),
-  );
+  return canvasPixels(page);
+}
+
+/** The page's canvas as RGBA bytes. */
+async function canvasPixels(page: Page): Promise<Uint8ClampedArray> {
+  const bytes = await page.evaluate(() => {
+    const c = document.getElementById('canvas') as HTMLCanvasElement;
+    return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data);
+  });
+  return Uint8ClampedArray.from(bytes);
 }
 
 const origin = (url: string) => new URL(url).origin;
@@ -227,13 +231,6 @@ describe('the page in headless Chromium', () => {
   }, async () => {
     const page = wasmPage;
     const size = bundle.manifest.imageSize;
-    const canvasPixels = () =>
-      page
-        .evaluate(() => {
-          const c = document.getElementById('canvas') as HTMLCanvasElement;
-          return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data);
-        })
-        .then((a) => Uint8ClampedArray.from(a));
     const newestParameters = async () => {
       const bytes = await page
         .locator('#gallery figure')
@@ -270,12 +267,7 @@ describe('the page in headless Chromium', () => {
     expect(await other.inputValue('#negative')).toBe('a small red circle');
     await other.click('#generate');
     await other.waitForFunction(() => document.body.dataset.done !== undefined, undefined, { timeout: 120_000 });
-    const shared = Uint8ClampedArray.from(
-      await other.evaluate(() => {
-        const c = document.getElementById('canvas') as HTMLCanvasElement;
-        return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data);
-      }),
-    );
+    const shared = await canvasPixels(other);
     expect(maxDiff(shared, negated)).toBe(0);
     await page.fill('#negative', '');
 
@@ -301,7 +293,7 @@ describe('the page in headless Chromium', () => {
     expect((await newestParameters()).parameters.strength).toBe(0);
     await page.click('#clear-init');
     await page.fill('#strength', '0.6');
-    expect(await canvasPixels()).toEqual(roundTrip);
+    expect(await canvasPixels(page)).toEqual(roundTrip);
   });
 
   it('stays responsive while generating, and cancel stops the run', async () => {

@@ -1,3 +1,5 @@
+import type { Context } from 'hono';
+
 /** RFC 9110 conditional requests against an entity tag (`"…"` or `W/"…"`). */
 
 const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
@@ -19,4 +21,9 @@ export function rangeStillValid(header: string | undefined, etag: string, lastMo
   if (v.startsWith('"') || v.startsWith('W/')) return !v.startsWith('W/') && !etag.startsWith('W/') && v === etag;
   const date = Date.parse(v);
   return lastModified !== undefined && !Number.isNaN(date) && Math.floor(lastModified.getTime() / 1000) === Math.floor(date / 1000);
+}
+
+/** A 304 with the same headers when If-None-Match names the representation's entity tag, else the full response. */
+export function orNotModified(c: Context, headers: Record<string, string> & { etag: string }, full: () => Response): Response {
+  return noneMatch(c.req.header('if-none-match'), headers.etag) ? c.body(null, 304, headers) : full();
 }

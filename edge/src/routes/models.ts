@@ -5,7 +5,7 @@ import { bundlePathSchema, sha256Hex } from '../../../models/bundle/manifest.ts'
 import type { AppEnv } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { getManifest, listModelNames, parseModelRef, resolveVersion } from '../lib/bundles.ts';
-import { noneMatch, rangeStillValid } from '../lib/conditional.ts';
+import { noneMatch, orNotModified, rangeStillValid } from '../lib/conditional.ts';
 import { parseRange } from '../lib/range.ts';
 import { parseOr400 } from '../lib/validate.ts';
 
@@ -56,8 +56,7 @@ models.get('/', async (c) => {
   // The list's ETag is a digest of what it lists: each model's current version.
   const etag = `W/"${(await sha256Hex(new TextEncoder().encode(out.map((m) => `${m.name}@${m.version}`).join('\n')))).slice(0, 16)}"`;
   const headers = { 'cache-control': 'public, max-age=30', etag };
-  if (noneMatch(c.req.header('if-none-match'), etag)) return c.body(null, 304, headers);
-  return c.json({ models: out }, 200, headers);
+  return orNotModified(c, headers, () => c.json({ models: out }, 200, headers));
 });
 
 models.get('/:ref', async (c) => {
@@ -66,8 +65,7 @@ models.get('/:ref', async (c) => {
   const manifest = await getManifest(c.env, name, v);
   // A pinned version never changes; "latest" may move, so it is revalidated (its ETag is the version's).
   const headers = { 'cache-control': version ? IMMUTABLE : 'public, max-age=30', etag: `"${v}"` };
-  if (noneMatch(c.req.header('if-none-match'), headers.etag)) return c.body(null, 304, headers);
-  return c.json(manifest, 200, headers);
+  return orNotModified(c, headers, () => c.json(manifest, 200, headers));
 });
 
 /** Files by version: ETag, If-None-Match → 304, Range → 206/416, immutable caching. */

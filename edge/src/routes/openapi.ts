@@ -2,7 +2,7 @@ import { extendZodWithOpenApi, OpenAPIRegistry, OpenApiGeneratorV31 } from '@ast
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { manifestObject, modelNameSchema, sha256Hex, versionSchema } from '../../../models/bundle/manifest.ts';
-import { noneMatch } from '../lib/conditional.ts';
+import { orNotModified } from '../lib/conditional.ts';
 import type { AppEnv } from '../env.ts';
 import { latestRequestSchema } from './admin.ts';
 import { embeddingsRequestSchema, embeddingsResponseSchema } from './embeddings.ts';
@@ -203,7 +203,7 @@ const [documentEtag, pageEtag] = [once(documentJson), once(page)];
 export const openapi = new Hono<AppEnv>();
 openapi.get('/openapi.json', async (c) => {
   const headers = { etag: await documentEtag(), 'cache-control': 'public, max-age=0, must-revalidate', 'content-type': 'application/json' };
-  return noneMatch(c.req.header('if-none-match'), headers.etag) ? c.body(null, 304, headers) : c.body(documentJson, 200, headers);
+  return orNotModified(c, headers, () => c.body(documentJson, 200, headers));
 });
 openapi.get('/docs', async (c) => {
   const headers = {
@@ -211,5 +211,5 @@ openapi.get('/docs', async (c) => {
     'cache-control': 'public, max-age=0, must-revalidate',
     'content-type': 'text/html; charset=utf-8',
   };
-  return noneMatch(c.req.header('if-none-match'), headers.etag) ? c.body(null, 304, headers) : c.body(page, 200, headers);
+  return orNotModified(c, headers, () => c.body(page, 200, headers));
 });
