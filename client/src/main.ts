@@ -43,6 +43,7 @@ function formParams(): GenerateParams {
     seed: Number(v('seed')),
     upscale: input('upscale').checked,
     init: initRgba ? { rgba: initRgba, strength: Number(v('strength')) } : undefined,
+    loseDeviceAtStep: query.has('loseDeviceAtStep') ? Number(query.get('loseDeviceAtStep')) : undefined,
   };
 }
 
@@ -239,6 +240,10 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       );
       galleryStore.list().then((items) => $('gallery').replaceChildren(...items.map(renderItem)), showStorageError);
       busy(false);
+      break;
+    case 'device':
+      $('notice').textContent = `The GPU was lost (${m.reason}); this run finishes on WASM, and so do the next ones.`;
+      document.body.dataset.backend = m.backend;
       break;
     case 'progress':
       if (m.id !== current) break;

@@ -37,6 +37,10 @@ export async function chooseDevice(request: 'auto' | Device): Promise<Device> {
 export interface WebSessions extends SessionProvider {
   readonly device: Device;
   readonly ort: Ort;
+  /** The same files' sessions on WASM (created as they are needed): where a run goes when the GPU is lost. */
+  onWasm(): Promise<WebSessions>;
+  /** Destroys the WebGPU device, as a driver reset would: the switch the recovery test pulls. No-op on WASM. */
+  loseDevice(): Promise<void>;
 }
 
 /** Sessions on one device; created one at a time (the WebGPU provider refuses concurrent creation) while files download freely. */
@@ -44,9 +48,13 @@ async function sessionsOn(device: Device, download: (file: string) => Promise<Ui
   const ort = await importOrt(device);
   const sessions = new Map<string, Promise<OrtWeb.InferenceSession>>();
   let queue: Promise<unknown> = Promise.resolve();
-  return {
+  const self: WebSessions = {
     device,
     ort,
+    onWasm: () => (device === 'wasm' ? Promise.resolve(self) : sessionsOn('wasm', download)),
+    async loseDevice() {
+      if (device === 'webgpu') ((await ort.env.webgpu.device) as unknown as { destroy(): void }).destroy();
+    },
     session(file) {
       let s = sessions.get(file);
       if (!s) {
@@ -58,6 +66,7 @@ async function sessionsOn(device: Device, download: (file: string) => Promise<Ui
       return s;
     },
   };
+  return self;
 }
 
 /**

@@ -5,6 +5,8 @@ export interface GenerateParams extends Pick<GenerationParameters, 'prompt' | 'n
   /** img2img: RGBA pixels of the init image at the model's size, and the strength. */
   init?: { rgba: Uint8ClampedArray; strength: number };
   upscale: boolean;
+  /** Destroy the WebGPU device after this step, as a driver reset would (`?loseDeviceAtStep=N`: the recovery test). */
+  loseDeviceAtStep?: number;
 }
 
 export interface RgbaImage {
@@ -34,6 +36,8 @@ export type FromWorker =
       attribution?: string;
       canUpscale: boolean;
     }
+  /** The GPU device was lost mid-run: the model now runs on WASM, and the run goes on there. */
+  | { type: 'device'; backend: 'wasm'; reason: string }
   | { type: 'download'; file: string; loaded: number; total: number; cached: boolean }
   | { type: 'progress'; id: number; step: number; total: number; msPerStep: number; preview?: RgbaImage }
   | ({ type: 'done'; id: number; ms: number; backend: string } & RgbaImage)

@@ -2,7 +2,7 @@
 import { BUNDLE_FILES, CLIENT_FILES_AT_LOAD, parseManifest, type Manifest } from '../../models/bundle/manifest.ts';
 import { floatToRgba, rgbaToFloat } from '../../models/image.ts';
 import { generate, GenerationAbortedError, upscaleImage } from '../../models/pipeline/generate.ts';
-import type { Tensor } from '../../models/pipeline/runtime.ts';
+import type { DiffusionRuntime, Tensor } from '../../models/pipeline/runtime.ts';
 import { batchToImages, imagesToBatch } from '../../models/pipeline/layout.ts';
 import { bundleRuntime } from '../../models/pipeline/ort-runtime.ts';
 import { fetchVerified, isCached } from './model-cache.ts';
@@ -111,9 +111,34 @@ async function job(id: number, work: (l: Loaded, signal: AbortSignal) => Promise
   }
 }
 
-/** The runtime over the sessions a job needs (creating the encoder or upscaler on first use). */
-const runtimeFor = (l: Loaded, needs: { encoder?: boolean; upscaler?: boolean }) =>
-  bundleRuntime(l.sessions.ort, l.manifest.files, l.sessions, needs);
+/**
+ * The runtime over the sessions a job needs (creating the encoder or upscaler on first use), surviving a lost
+ * GPU: a call that fails on WebGPU moves the bundle to WASM, says so, and is made again there. Every call takes
+ * its inputs from the CPU, so the run goes on from the same step with the same values and seed.
+ */
+async function runtimeFor(l: Loaded, needs: { encoder?: boolean; upscaler?: boolean }): Promise<DiffusionRuntime> {
+  let runtime = await bundleRuntime(l.sessions.ort, l.manifest.files, l.sessions, needs);
+  const resilient =
+    <A extends unknown[]>(call: (r: DiffusionRuntime, ...args: A) => Promise<Tensor>) =>
+    async (...args: A): Promise<Tensor> => {
+      try {
+        return await call(runtime, ...args);
+      } catch (e) {
+        if (l.sessions.device !== 'webgpu') throw e;
+        l.sessions = await l.sessions.onWasm();
+        post({ type: 'device', backend: 'wasm', reason: e instanceof Error ? e.message : String(e) });
+        runtime = await bundleRuntime(l.sessions.ort, l.manifest.files, l.sessions, needs);
+        return call(runtime, ...args);
+      }
+    };
+  return {
+    unet: resilient((r, sample: Tensor, t: Float32Array, context: Tensor) => r.unet(sample, t, context)),
+    decode: resilient((r, latents: Tensor) => r.decode(latents)),
+    encode: runtime.encode && resilient((r, image: Tensor) => r.encode!(image)),
+    upscale:
+      runtime.upscale && resilient((r, x: Tensor, t: Float32Array, low: Tensor, level: Float32Array) => r.upscale!(x, t, low, level)),
+  };
+}
 
 const upscale = (id: number, image: RgbaImage, seed: number) =>
   job(id, async (l, signal) =>
@@ -148,6 +173,7 @@ const run = (id: number, p: GenerateParams) =>
         const now = performance.now();
         const msPerStep = now - last;
         last = now;
+        if (step === p.loseDeviceAtStep) void l.sessions.loseDevice();
         const pv = preview ? toRgba(preview) : undefined;
         post({ type: 'progress', id, step, total, msPerStep, preview: pv }, pv ? [pv.rgba.buffer] : []);
       },

@@ -343,7 +343,9 @@ describe('the page in headless Chromium', () => {
   });
 
   // SwiftShader's software WebGPU is ~90× slower than WASM here (about 30 s per U-Net call): two steps.
-  it('WebGPU (software adapter) gives the WASM image within tolerance, at few steps', { timeout: 400_000 }, async () => {
+  it('WebGPU (software adapter) gives the WASM image within tolerance, at few steps, and a run whose GPU is lost finishes on WASM', {
+    timeout: 600_000,
+  }, async () => {
     const gpu = await openPage('webgpu');
     // Where WebGPU is tried, the WebGPU build's runtime is the one downloaded.
     const { plan, wasm } = await firstVisit(gpu);
@@ -351,5 +353,15 @@ describe('the page in headless Chromium', () => {
     const onGpu = await generateIn(gpu, 'a small blue triangle', 2, 5);
     const onWasm = await generateIn(wasmPage, 'a small blue triangle', 2, 5);
     expect(maxDiff(onGpu, onWasm)).toBeLessThanOrEqual(3);
+
+    // The GPU device destroyed after step 1 (as a driver reset would): the run finishes on WASM from step 2,
+    // the page says so, and the image is the WASM one within the same tolerance.
+    const losing = await openPage('webgpu', '&loseDeviceAtStep=1');
+    const recovered = await generateIn(losing, 'a small blue triangle', 2, 5);
+    expect(await losing.evaluate(() => [document.body.dataset.backend, document.getElementById('notice')!.textContent])).toEqual([
+      'wasm',
+      expect.stringContaining('finishes on WASM'),
+    ]);
+    expect(maxDiff(recovered, onWasm)).toBeLessThanOrEqual(3);
   });
 });
