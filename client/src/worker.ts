@@ -2,7 +2,7 @@
 import { BUNDLE_FILES, CLIENT_FILES_AT_LOAD, parseManifest, type Manifest } from '../../models/bundle/manifest.ts';
 import { floatToRgba, rgbaToFloat } from '../../models/image.ts';
 import { generate, GenerationAbortedError, upscaleImage } from '../../models/pipeline/generate.ts';
-import type { DiffusionRuntime, Tensor } from '../../models/pipeline/runtime.ts';
+import type { DiffusionRuntime, Tensor, UnetCall, UpscalerCall } from '../../models/pipeline/runtime.ts';
 import { batchToImages, imagesToBatch } from '../../models/pipeline/layout.ts';
 import { bundleRuntime } from '../../models/pipeline/ort-runtime.ts';
 import { fetchVerified, isCached } from './model-cache.ts';
@@ -132,11 +132,10 @@ async function runtimeFor(l: Loaded, needs: { encoder?: boolean; upscaler?: bool
       }
     };
   return {
-    unet: resilient((r, sample: Tensor, t: Float32Array, context: Tensor) => r.unet(sample, t, context)),
+    unet: resilient((r, inputs: UnetCall) => r.unet(inputs)),
     decode: resilient((r, latents: Tensor) => r.decode(latents)),
     encode: runtime.encode && resilient((r, image: Tensor) => r.encode!(image)),
-    upscale:
-      runtime.upscale && resilient((r, x: Tensor, t: Float32Array, low: Tensor, level: Float32Array) => r.upscale!(x, t, low, level)),
+    upscale: runtime.upscale && resilient((r, inputs: UpscalerCall) => r.upscale!(inputs)),
   };
 }
 

@@ -86,8 +86,8 @@ export async function generate(runtime: DiffusionRuntime, manifest: PipelineMani
   // Classifier-free guidance: unconditional and conditional halves in one U-Net batch (just cond at g = 1).
   const guided = async (sample: Float32Array, t: number): Promise<Float32Array> => {
     const x: Tensor = { data: sample, dims: latentDims };
-    if (guidance === 1) return (await runtime.unet(x, new Float32Array(batch).fill(t), o.cond)).data;
-    const both = await runtime.unet(concatBatch(x, x), new Float32Array(2 * batch).fill(t), context);
+    if (guidance === 1) return (await runtime.unet({ sample: x, timestep: new Float32Array(batch).fill(t), context: o.cond })).data;
+    const both = await runtime.unet({ sample: concatBatch(x, x), timestep: new Float32Array(2 * batch).fill(t), context });
     const half = both.data.length / 2;
     return classifierFreeGuidance(both.data.subarray(0, half), both.data.subarray(half), {
       scale: guidance,
@@ -159,7 +159,7 @@ export async function upscaleImage(
   const dims = [b, c, h * up.factor, w * up.factor];
   const upscale = runtime.upscale;
   const net = async (sample: Float32Array, t: number) =>
-    (await upscale({ data: sample, dims }, new Float32Array(b).fill(t), lowAug, noiseLevel)).data;
+    (await upscale({ sample: { data: sample, dims }, timestep: new Float32Array(b).fill(t), lowRes: lowAug, noiseLevel })).data;
   const x = await denoise(run, rng.fill(dims.reduce((p, q) => p * q, 1)), 0, net, { signal, yieldToEvents });
   const base = bicubicUpsample(low, up.factor).data;
   return { data: x.map((r, i) => r + base[i]), dims };

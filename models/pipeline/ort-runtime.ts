@@ -1,4 +1,4 @@
-import { GRAPHS } from '../bundle/graphs.ts';
+import { GRAPHS, type GraphSpec } from '../bundle/graphs.ts';
 import type { PromptTokenizer } from '../text/tokenizer.ts';
 import type { DiffusionRuntime, Tensor } from './runtime.ts';
 
@@ -36,34 +36,24 @@ export interface BundleSessions {
 
 /** A DiffusionRuntime on onnxruntime sessions of a bundle's graphs (tensor names from GRAPHS). */
 export function ortRuntime(ort: OrtModuleLike, s: BundleSessions): DiffusionRuntime {
-  const f = (t: Tensor) => new ort.Tensor('float32', t.data, t.dims);
-  const v = (data: Float32Array) => new ort.Tensor('float32', data, [data.length]);
   const out = (t: OrtTensorLike): Tensor => ({ data: t.data as Float32Array, dims: [...t.dims] });
+  // Every input a call carries, under its graph name; a per-item vector (timesteps, noise levels) is 1-D.
+  const feeds = (graph: GraphSpec, inputs: Partial<Record<string, Tensor | Float32Array>>) =>
+    Object.fromEntries(
+      Object.entries(graph.inputs).flatMap(([key, name]) => {
+        const v = inputs[key];
+        if (v === undefined) return [];
+        return [[name, v instanceof Float32Array ? new ort.Tensor('float32', v, [v.length]) : new ort.Tensor('float32', v.data, v.dims)]];
+      }),
+    );
+  const call = async (session: OrtSessionLike, graph: GraphSpec, inputs: Partial<Record<string, Tensor | Float32Array>>, output: string) =>
+    out((await session.run(feeds(graph, inputs)))[output]);
+  const { unet, vaeDecoder, vaeEncoder, upscaler } = s;
   return {
-    unet: async (sample, timestep, context) => {
-      const { inputs: i, outputs: o } = GRAPHS.unet;
-      return out((await s.unet.run({ [i.sample]: f(sample), [i.timestep]: v(timestep), [i.context]: f(context) }))[o.out]);
-    },
-    decode: async (latents) =>
-      out((await s.vaeDecoder.run({ [GRAPHS.vaeDecoder.inputs.latents]: f(latents) }))[GRAPHS.vaeDecoder.outputs.image]),
-    encode: s.vaeEncoder
-      ? async (image) => out((await s.vaeEncoder!.run({ [GRAPHS.vaeEncoder.inputs.image]: f(image) }))[GRAPHS.vaeEncoder.outputs.mean])
-      : undefined,
-    upscale: s.upscaler
-      ? async (sample, timestep, lowRes, noiseLevel) => {
-          const { inputs: i, outputs: o } = GRAPHS.upscaler;
-          return out(
-            (
-              await s.upscaler!.run({
-                [i.sample]: f(sample),
-                [i.timestep]: v(timestep),
-                [i.lowRes]: f(lowRes),
-                [i.noiseLevel]: v(noiseLevel),
-              })
-            )[o.out],
-          );
-        }
-      : undefined,
+    unet: (inputs) => call(unet, GRAPHS.unet, { ...inputs }, GRAPHS.unet.outputs.out),
+    decode: (latents) => call(vaeDecoder, GRAPHS.vaeDecoder, { latents }, GRAPHS.vaeDecoder.outputs.image),
+    encode: vaeEncoder && ((image) => call(vaeEncoder, GRAPHS.vaeEncoder, { image }, GRAPHS.vaeEncoder.outputs.mean)),
+    upscale: upscaler && ((inputs) => call(upscaler, GRAPHS.upscaler, { ...inputs }, GRAPHS.upscaler.outputs.out)),
   };
 }
 

@@ -11,12 +11,25 @@ export interface Tensor {
   dims: number[];
 }
 
+/** A U-Net call's inputs, keyed as the network definition and GRAPHS name them. */
+export interface UnetCall {
+  sample: Tensor;
+  timestep: Float32Array;
+  context: Tensor;
+}
+export interface UpscalerCall {
+  sample: Tensor;
+  timestep: Float32Array;
+  lowRes: Tensor;
+  noiseLevel: Float32Array;
+}
+
 /** What a pipeline needs from an inference runtime (onnxruntime-node, -web on WebGPU or WASM). */
 export interface DiffusionRuntime {
-  unet(sample: Tensor, timestep: Float32Array, context: Tensor): Promise<Tensor>;
+  unet(inputs: UnetCall): Promise<Tensor>;
   decode(latents: Tensor): Promise<Tensor>;
   encode?(image: Tensor): Promise<Tensor>;
-  upscale?(sample: Tensor, timestep: Float32Array, lowRes: Tensor, noiseLevel: Float32Array): Promise<Tensor>;
+  upscale?(inputs: UpscalerCall): Promise<Tensor>;
 }
 
 /** The manifest fields generation reads: a run's configs provide them before any bundle exists. */

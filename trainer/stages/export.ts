@@ -1,5 +1,5 @@
 import { selfContainedTokenizerJson } from '../../models/text/tokenizer-json.ts';
-import { GRAPHS } from '../../models/bundle/graphs.ts';
+import { graphInputs, type GraphSizes, type GraphSpec } from '../../models/bundle/graphs.ts';
 import * as tf from '@tensorflow/tfjs-core';
 import * as ort from 'onnxruntime-node';
 import { execSync } from 'node:child_process';
@@ -9,11 +9,19 @@ import { BUNDLE_FILES, bundleVersion, parseManifest, sha256Hex, type Manifest } 
 import { createRng } from '../../models/diffusion/rng.ts';
 import { imageEncoder } from '../../models/nn/image-encoder.ts';
 import { textEncoder } from '../../models/nn/text-encoder.ts';
-import { unet } from '../../models/nn/unet.ts';
+import { unet, type UnetInputs } from '../../models/nn/unet.ts';
+import type { Ops } from '../../models/nn/ops.ts';
 import { diffusionManifest } from './unet.ts';
 import { vaeDecoder, vaeEncoder } from '../../models/nn/vae.ts';
 import type { WeightMap } from '../../models/nn/weights.ts';
-import { exportImageEncoder, exportTextEncoder, exportUnet, exportVaeDecoder, exportVaeEncoder } from '../../models/onnx/export.ts';
+import {
+  exportImageEncoder,
+  exportTextEncoder,
+  exportUnet,
+  exportVaeDecoder,
+  exportVaeEncoder,
+  graphOf,
+} from '../../models/onnx/export.ts';
 import { nhwcToNchw } from '../../models/pipeline/layout.ts';
 import { relativeMaxError } from '../../models/numeric.ts';
 import type { RunContext, StageSummary } from '../context.ts';
@@ -104,103 +112,80 @@ export async function exportStage(ctx: RunContext, options: ExportOptions): Prom
     writeFileSync(join(out, path), bytes);
     files[path] = { sha256: await sha256Hex(bytes), size: bytes.length };
   };
+  /**
+   * Export one network and check it: the same random inputs (every graph input GRAPHS declares, at the
+   * exporter's sizes) through tfjs and the exported graph in onnxruntime-node.
+   */
   const one = async (
-    path: string,
+    { graph, sizes }: { graph: GraphSpec; sizes: GraphSizes },
     weights: WeightMap,
     bytes: (w: WeightMap) => Uint8Array,
-    feeds: Feed[],
-    forward: (store: ParamStore, x: Record<string, tf.Tensor>) => Record<string, tf.Tensor>,
+    forward: (ops: Ops<tf.Tensor>, x: Record<string, tf.Tensor>) => Record<string, tf.Tensor>,
   ) => {
+    const inputs = graphInputs(graph, sizes);
+    const feeds: Feed[] = inputs.map((i) => ({
+      name: i.name,
+      shape: i.image ? [2, i.tail[1], i.tail[2], i.tail[0]] : [2, ...i.tail],
+      image: i.image,
+      int: i.kind === 'ids',
+      timestep: i.kind === 'step',
+    }));
+    const outputs = Object.entries(graph.outputs) as [string, string][];
+    const run = (store: ParamStore, x: Record<string, tf.Tensor>) => {
+      const r = forward(tfjsOps(store), Object.fromEntries(inputs.map((i) => [i.key, x[i.name]])));
+      return Object.fromEntries(outputs.map(([key, name]) => [name, r[key]]));
+    };
     const store = new ParamStore('export', ctx.seed);
     const zeros = Object.fromEntries(feeds.map((f) => [f.name, f.int ? tf.zeros(f.shape, 'int32') : tf.zeros(f.shape)]));
-    tf.tidy(() => forward(store, zeros));
+    tf.tidy(() => run(store, zeros));
     store.load(weights);
     const model = bytes(weights);
-    const err = await verify(model, feeds, (x) => forward(store, x), vocabSize);
+    const err = await verify(model, feeds, (x) => run(store, x), vocabSize);
     store.dispose();
-    if (!(err <= tolerance)) throw new Error(`export check failed for ${path}: error ${err} exceeds ${tolerance}`);
-    exportCheck[path] = err;
-    await write(path, model);
-    ctx.log(`export: ${path} ${(model.length / 1024).toFixed(0)} KiB, max error vs tfjs ${err.toExponential(2)}`);
+    if (!(err <= tolerance)) throw new Error(`export check failed for ${graph.file}: error ${err} exceeds ${tolerance}`);
+    exportCheck[graph.file] = err;
+    await write(graph.file, model);
+    ctx.log(`export: ${graph.file} ${(model.length / 1024).toFixed(0)} KiB, max error vs tfjs ${err.toExponential(2)}`);
   };
   const o = { fp16Weights: options.fp16 };
-  const { textEncoder: te, imageEncoder: ie, vaeEncoder: ve, vaeDecoder: vd, unet: un, upscaler: up } = GRAPHS;
-
   await one(
-    te.file,
+    graphOf.textEncoder(cfg.textEncoder),
     w('clip', 'text_encoder.bin').weights,
     (x) => exportTextEncoder(cfg.textEncoder, x, o),
-    [{ name: te.inputs.ids, shape: [2, maxLength], image: false, int: true }],
-    (s, x) => {
-      const r = textEncoder(tfjsOps(s), cfg.textEncoder, x[te.inputs.ids]);
-      return { [te.outputs.hidden]: r.hidden, [te.outputs.pooled]: r.pooled };
-    },
+    (ops, x) => textEncoder(ops, cfg.textEncoder, x.ids),
   );
   await one(
-    ie.file,
+    graphOf.imageEncoder(cfg.imageEncoder),
     w('clip', 'image_encoder.bin').weights,
     (x) => exportImageEncoder(cfg.imageEncoder, x, o),
-    [{ name: ie.inputs.pixels, shape: [2, S, S, 3], image: true }],
-    (s, x) => ({
-      [ie.outputs.embeds]: imageEncoder(tfjsOps(s), cfg.imageEncoder, x[ie.inputs.pixels]),
-    }),
+    (ops, x) => ({ embeds: imageEncoder(ops, cfg.imageEncoder, x.pixels) }),
   );
   await one(
-    ve.file,
+    graphOf.vaeEncoder(cfg.vae, S),
     w('vae', 'vae_encoder.bin').weights,
     (x) => exportVaeEncoder(cfg.vae, S, x, o),
-    [{ name: ve.inputs.image, shape: [2, S, S, 3], image: true }],
-    (s, x) => {
-      const r = vaeEncoder(tfjsOps(s), cfg.vae, x[ve.inputs.image]);
-      return { [ve.outputs.mean]: r.mean, [ve.outputs.logvar]: r.logvar };
-    },
+    (ops, x) => vaeEncoder(ops, cfg.vae, x.image),
   );
   await one(
-    vd.file,
+    graphOf.vaeDecoder(cfg.vae, S),
     w('vae', 'vae_decoder.bin').weights,
     (x) => exportVaeDecoder(cfg.vae, S, x, o),
-    [{ name: vd.inputs.latents, shape: [2, L, L, cfg.vae.latentChannels], image: true }],
-    (s, x) => ({
-      [vd.outputs.image]: vaeDecoder(tfjsOps(s), cfg.vae, x[vd.inputs.latents]),
-    }),
+    (ops, x) => ({ image: vaeDecoder(ops, cfg.vae, x.latents) }),
   );
+  // The network definition reads its inputs by these keys: an input added to GRAPHS reaches it with no change here.
   await one(
-    un.file,
+    graphOf.unet(cfg.unet, L, maxLength),
     w('unet', 'unet.bin').weights,
     (x) => exportUnet(cfg.unet, L, maxLength, x, o),
-    [
-      { name: un.inputs.sample, shape: [2, L, L, cfg.vae.latentChannels], image: true },
-      { name: un.inputs.timestep, shape: [2], image: false, timestep: true },
-      { name: un.inputs.context, shape: [2, maxLength, cfg.textEncoder.width], image: false },
-    ],
-    (s, x) => ({
-      [un.outputs.out]: unet(tfjsOps(s), cfg.unet, {
-        sample: x[un.inputs.sample],
-        timestep: x[un.inputs.timestep],
-        context: x[un.inputs.context],
-      }),
-    }),
+    (ops, x) => ({ out: unet(ops, cfg.unet, x as unknown as UnetInputs<tf.Tensor>) }),
   );
-  if (cfg.upscaler && ctx.preset.upscaler) {
-    const u = cfg.upscaler;
+  const u = cfg.upscaler;
+  if (u && ctx.preset.upscaler) {
     await one(
-      up.file,
+      graphOf.unet(u, 2 * S, 0),
       w('upscaler', 'upscaler.bin').weights,
       (x) => exportUnet(u, 2 * S, 0, x, o),
-      [
-        { name: up.inputs.sample, shape: [2, 2 * S, 2 * S, 3], image: true },
-        { name: up.inputs.timestep, shape: [2], image: false, timestep: true },
-        { name: up.inputs.lowRes, shape: [2, S, S, 3], image: true },
-        { name: up.inputs.noiseLevel, shape: [2], image: false, timestep: true },
-      ],
-      (s, x) => ({
-        [up.outputs.out]: unet(tfjsOps(s), u, {
-          sample: x[up.inputs.sample],
-          timestep: x[up.inputs.timestep],
-          lowRes: x[up.inputs.lowRes],
-          noiseLevel: x[up.inputs.noiseLevel],
-        }),
-      }),
+      (ops, x) => ({ out: unet(ops, u, x as unknown as UnetInputs<tf.Tensor>) }),
     );
   }
   // Self-contained for any HF tokenizers client; a run's older tokenizer keeps its vocabulary (its text encoder was trained on it).

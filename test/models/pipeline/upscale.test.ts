@@ -24,7 +24,7 @@ function fakeRuntime(v: (sample: Tensor) => Float32Array, seen: Tensor[] = []): 
   return {
     unet: () => Promise.reject(new Error('unused')),
     decode: () => Promise.reject(new Error('unused')),
-    upscale: async (sample, _t, lowRes) => {
+    upscale: async ({ sample, lowRes }) => {
       seen.push(lowRes);
       return { data: v(sample), dims: sample.dims };
     },
@@ -64,8 +64,8 @@ describe('upscaleImage: the upscaler diffuses the residual over bicubic upsampli
       const runtime: DiffusionRuntime = {
         ...fakeRuntime(() => new Float32Array(0)),
         // x_t = a·x0 + s·ε and v = a·ε − s·x0; from x_t and x0 = residual: ε = (x_t − a·x0)/s.
-        upscale: async (sample, t) => {
-          const abar = alphaBarAt(createSchedule(schedule), t[0]);
+        upscale: async ({ sample, timestep }) => {
+          const abar = alphaBarAt(createSchedule(schedule), timestep[0]);
           const [a, s] = [Math.sqrt(abar), Math.sqrt(1 - abar)];
           return {
             data: sample.data.map((xt, i) => (s === 0 ? -residual[i] : a * ((xt - a * residual[i]) / s) - s * residual[i])),
