@@ -1,7 +1,7 @@
 /**
  * The only globals models/ may use, because Node (≥ 20), browsers and Workers all have them. models/tsconfig.json
  * compiles models/ with these and the ES2022 library alone, so reaching for the DOM, Node or Workers APIs
- * fails `npm test`. (The root tsconfig excludes this file: there the real platform types apply.)
+ * fails `npm test`. (Only models/ sees this file: the other projects use their platform's real types.)
  */
 declare class TextEncoder {
   encode(input?: string): Uint8Array;
