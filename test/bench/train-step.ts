@@ -1,3 +1,4 @@
+import { GRAPHS } from '../../models/bundle/graphs.ts';
 import * as ort from 'onnxruntime-node';
 import { availableParallelism } from 'node:os';
 import { createRng } from '../../models/diffusion/rng.ts';
@@ -31,7 +32,7 @@ export const BENCH_UNET = validateUnetConfig({
 const TEXT_LENGTH = 16;
 
 /** One MSE denoising step on fixed random data: what the unet stage trains, minus the data pipeline. */
-function benchObjective(batch: number): Objective {
+export function benchObjective(batch: number): Objective {
   const n = batch * 16 * 16 * 4;
   const feeds = {
     sample: createRng(1).fill(n),
@@ -98,10 +99,11 @@ export async function trainStepBench(args: BenchArgs): Promise<unknown> {
   });
   const feeds = objective.batch(0);
   const nchw = new ort.Tensor('float32', feeds.sample as Float32Array, [batch, 4, 16, 16]);
+  const names = GRAPHS.unet.inputs;
   const forwardFeeds = {
-    sample: nchw,
-    timestep: new ort.Tensor('float32', feeds.timestep as Float32Array, [batch]),
-    encoder_hidden_states: new ort.Tensor('float32', feeds.context as Float32Array, [batch, TEXT_LENGTH, BENCH_UNET.contextDim]),
+    [names.sample]: nchw,
+    [names.timestep]: new ort.Tensor('float32', feeds.timestep as Float32Array, [batch]),
+    [names.context]: new ort.Tensor('float32', feeds.context as Float32Array, [batch, TEXT_LENGTH, BENCH_UNET.contextDim]),
   };
   await session.run(forwardFeeds);
   const forwardTimes: number[] = [];
