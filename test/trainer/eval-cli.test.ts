@@ -29,9 +29,8 @@ describe('npm run eval', () => {
       composition: {
         accuracy: number;
         scenes: number;
-        detectorOnReal: { heldOut: number; heldOutCombinations: number };
-        heldOutCombinations: { accuracy: number; scenes: number };
-        byGuidance: { guidance: number; accuracy: number; heldOutCombinations: number }[];
+        detectorOnReal: { heldOut: number };
+        byGuidance: { guidance: number; accuracy: number }[];
       };
       upscaler: Record<'psnr' | 'bicubicPsnr' | 'clipFeatureDistance' | 'bicubicClipFeatureDistance' | 'steps', number> & {
         bySteps: { steps: number; psnr: number }[];
@@ -52,11 +51,7 @@ describe('npm run eval', () => {
     const defaultGuidance = parseManifest(JSON.parse(readFileSync(join(ROOT, 'models/bundles/shapes/manifest.json'), 'utf8'))).diffusion
       .defaults.guidance;
     expect(report.composition.accuracy).toBe(report.composition.byGuidance.find((g) => g.guidance === defaultGuidance)!.accuracy);
-    expect(report.composition.heldOutCombinations.scenes).toBe(8);
-    expect(report.composition.detectorOnReal.heldOutCombinations).toBeGreaterThanOrEqual(0.97);
-    expect(report.composition.heldOutCombinations.accuracy).toBe(
-      report.composition.byGuidance.find((g) => g.guidance === defaultGuidance)!.heldOutCombinations,
-    );
+
     // The shipped upscaler must beat bicubic on the held-out 2× ground truth, at its default steps.
     const up = report.upscaler;
     expect(up.bicubicPsnr).toBeGreaterThan(20);
