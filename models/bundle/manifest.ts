@@ -18,6 +18,15 @@ export const bundlePathSchema = z
 export const modelNameSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lower-case letters, digits and dashes');
 export const versionSchema = z.string().regex(/^[a-z0-9][a-z0-9.-]{0,62}$/, 'must be lower-case letters, digits, dots and dashes');
 
+/** A noise schedule as the base model and the upscaler both declare it. */
+const scheduleSchema = z.object({
+  kind: z.enum(BETA_SCHEDULES),
+  trainSteps: z.number().int().min(2),
+  betaStart: z.number(),
+  betaEnd: z.number(),
+  zeroTerminalSnr: z.boolean(),
+});
+
 const fileSchema = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   size: z.number().int().nonnegative(),
@@ -110,13 +119,7 @@ export const manifestObject = z.object({
     upscaler: unetConfigSchema.optional(),
   }),
   diffusion: z.object({
-    schedule: z.object({
-      kind: z.enum(BETA_SCHEDULES),
-      trainSteps: z.number().int().min(2),
-      betaStart: z.number(),
-      betaEnd: z.number(),
-      zeroTerminalSnr: z.boolean(),
-    }),
+    schedule: scheduleSchema,
     predictionType: z.enum(PREDICTION_TYPES),
     defaults: z.object({ steps: z.number().int().positive(), guidance: z.number(), sampler: z.enum(SAMPLER_NAMES) }),
     conventions: literals(DIFFUSION_CONVENTIONS),
@@ -131,13 +134,7 @@ export const manifestObject = z.object({
       noiseLevel: z.number().int().nonnegative(),
       steps: z.number().int().positive(),
       predictionType: z.enum(PREDICTION_TYPES),
-      schedule: z.object({
-        kind: z.enum(BETA_SCHEDULES),
-        trainSteps: z.number().int().min(2),
-        betaStart: z.number(),
-        betaEnd: z.number(),
-        zeroTerminalSnr: z.boolean(),
-      }),
+      schedule: scheduleSchema,
       conventions: literals(UPSCALE_CONVENTIONS),
     })
     .optional(),
