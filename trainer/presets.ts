@@ -180,7 +180,7 @@ const EMOJI: Preset = {
   stages: {
     clip: { steps: 300, batchSize: 48, lr: 2e-3, warmupSteps: 20 },
     vae: { steps: 1600, batchSize: 16, lr: 1e-3, warmupSteps: 100, lrSchedule: 'cosine' },
-    unet: { steps: 4000, batchSize: 64, lr: 1e-3, warmupSteps: 200, lrSchedule: 'cosine' },
+    unet: { steps: 6000, batchSize: 64, lr: 1e-3, warmupSteps: 200, lrSchedule: 'cosine' },
   },
   eval: { prompts: 128, guidanceScales: [1, 2, 4, 7], steps: 20 },
 };
