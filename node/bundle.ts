@@ -5,7 +5,7 @@ import { BUNDLE_FILES, parseManifest, sha256Hex, type Manifest } from '../models
 import { loadTokenizer, type PromptTokenizer } from '../models/text/tokenizer.ts';
 import type { DiffusionRuntime, Tensor } from '../models/pipeline/runtime.ts';
 import { bundleRuntime, embedImages, encodeText } from '../models/pipeline/ort-runtime.ts';
-import { nodeSessions } from './ort-sessions.ts';
+import { type NodeSessionOptions, nodeSessions } from './ort-sessions.ts';
 
 export interface NodeBundle {
   dir: string;
@@ -18,7 +18,7 @@ export interface NodeBundle {
 }
 
 /** Open a bundle folder with onnxruntime-node, checking every file against the manifest's SHA-256 first. */
-export async function openBundle(dir: string): Promise<NodeBundle> {
+export async function openBundle(dir: string, options: NodeSessionOptions = {}): Promise<NodeBundle> {
   const manifest = parseManifest(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')));
   for (const [path, f] of Object.entries(manifest.files)) {
     const bytes = readFileSync(join(dir, path));
@@ -27,7 +27,7 @@ export async function openBundle(dir: string): Promise<NodeBundle> {
       throw new Error(`${join(dir, path)} does not match the manifest (sha256 ${hash}, ${bytes.length} bytes)`);
   }
   const tokenizer = loadTokenizer(JSON.parse(readFileSync(join(dir, BUNDLE_FILES.tokenizer), 'utf8')), manifest.tokenizer.maxLength);
-  const sessions = nodeSessions((file) => join(dir, file));
+  const sessions = nodeSessions((file) => join(dir, file), options);
   return {
     dir,
     manifest,

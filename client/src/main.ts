@@ -221,7 +221,9 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
     case 'loaded':
       imageSize = m.imageSize;
       canUpscale = m.canUpscale;
-      status.textContent = `Ready: ${m.model}@${m.version} on ${m.backend.toUpperCase()}`;
+      status.textContent = `Ready: ${m.model}@${m.version} on ${m.backend.toUpperCase()}${m.precision === 'fp16' ? ' (float16)' : ''}`;
+      document.body.dataset.precision = m.precision;
+      document.body.dataset.halfPrecision = JSON.stringify(m.halfPrecision);
       loadedModel = `${m.model}@${m.version}`;
       document.body.dataset.backend = m.backend;
       document.body.dataset.ready = 'true';
@@ -242,7 +244,8 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       busy(false);
       break;
     case 'device':
-      $('notice').textContent = `The GPU was lost (${m.reason}); this run finishes on WASM, and so do the next ones.`;
+      $('notice').textContent =
+        `The GPU was lost (${m.reason}); this run finishes on WASM (again from its first step, same seed), and so do the next ones.`;
       document.body.dataset.backend = m.backend;
       break;
     case 'progress':
@@ -258,6 +261,7 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       const p = jobs.get(m.id)!;
       jobs.delete(m.id);
       $('timing').textContent = `${(m.ms / 1000).toFixed(2)} s on ${m.backend.toUpperCase()}`;
+      document.body.dataset.deviceReads = String(m.deviceReads);
       pngWithParameters(m, p)
         .then((png) => galleryStore.add({ createdAt: Date.now(), parameters: p, png }))
         .then((item) => {
@@ -326,4 +330,4 @@ $('clear-init').addEventListener('click', () => {
   $('init-source').textContent = '';
 });
 
-send({ type: 'load', edge, model, backend });
+send({ type: 'load', edge, model, backend, precision: query.get('precision') === 'fp32' ? 'fp32' : 'auto' });

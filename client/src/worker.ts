@@ -2,13 +2,14 @@
 import { BUNDLE_FILES, CLIENT_FILES_AT_LOAD, parseManifest, type Manifest } from '../../models/bundle/manifest.ts';
 import { floatToRgba, rgbaToFloat } from '../../models/image.ts';
 import { generate, GenerationAbortedError, upscaleImage } from '../../models/pipeline/generate.ts';
-import type { DiffusionRuntime, Tensor, UnetCall, UpscalerCall } from '../../models/pipeline/runtime.ts';
+import type { DiffusionRuntime, Tensor } from '../../models/pipeline/runtime.ts';
 import { batchToImages, imagesToBatch } from '../../models/pipeline/layout.ts';
 import { bundleRuntime } from '../../models/pipeline/ort-runtime.ts';
+import { HALF_PRECISION_MAX_DIFF, halfPrecisionImageDiff } from '../../models/pipeline/precision-check.ts';
 import { fetchVerified, isCached } from './model-cache.ts';
 import { ORT_SIZES, ORT_WASM } from './ort-files.ts';
 import { chooseDevice, openWebSessions, type WebSessions } from './ort-sessions.ts';
-import type { FromWorker, GenerateParams, RgbaImage, ToWorker } from './protocol.ts';
+import { type FromWorker, type GenerateParams, PREVIEW_EVERY, type RgbaImage, type ToWorker } from './protocol.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
 const post = (m: FromWorker, transfer: Transferable[] = []) => self.postMessage(m, transfer);
@@ -41,7 +42,7 @@ async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
     );
   };
   const paths = CLIENT_FILES_AT_LOAD.filter((p) => manifest.files[p]);
-  const device = await chooseDevice(msg.backend);
+  const { device, shaderF16 } = await chooseDevice(msg.backend);
   const uncached = await Promise.all(paths.map(async (p) => ((await isCached(manifest.files[p].sha256)) ? 0 : manifest.files[p].size)));
   const sizes = (await fetch(new URL(`./ort/${ORT_SIZES}`, self.location.href))
     .then((r) => (r.ok ? r.json() : {}))
@@ -53,7 +54,8 @@ async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
     if (!downloads.has(path)) downloads.set(path, file(path));
     return downloads.get(path)!;
   };
-  const sessions = await openWebSessions(device, msg.backend === 'webgpu', download, [BUNDLE_FILES.unet, BUNDLE_FILES.vaeDecoder]);
+  const full = await openWebSessions(device, msg.backend === 'webgpu', download, [BUNDLE_FILES.unet, BUNDLE_FILES.vaeDecoder]);
+  const { sessions, halfPrecision } = await choosePrecision(full, manifest, shaderF16 && msg.precision !== 'fp32');
   loaded = { edge: msg.edge, manifest, sessions };
   post({
     type: 'loaded',
@@ -65,7 +67,30 @@ async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
     examples: manifest.examples ?? [],
     attribution: manifest.attribution,
     canUpscale: Boolean(manifest.files[BUNDLE_FILES.upscaler]),
+    precision: sessions.precision,
+    halfPrecision,
   });
+}
+
+/**
+ * On an adapter with `shader-f16`, the U-Net in float16 if its image matches the float32 one's within
+ * HALF_PRECISION_MAX_DIFF (a short generation both ways, once per load); float32 otherwise, and wherever the
+ * float16 graph will not create or run.
+ */
+async function choosePrecision(
+  full: WebSessions,
+  manifest: Manifest,
+  tryHalf: boolean,
+): Promise<{ sessions: WebSessions; halfPrecision: { maxDiff: number } | { error: string } | 'unavailable' }> {
+  if (!tryHalf || full.device !== 'webgpu') return { sessions: full, halfPrecision: 'unavailable' };
+  const half = full.withHalfPrecisionUnet();
+  try {
+    const runtime = (s: WebSessions) => bundleRuntime(s.ort, manifest.files, s, { encoder: false, upscaler: false });
+    const maxDiff = await halfPrecisionImageDiff(await runtime(full), await runtime(half), manifest);
+    return { sessions: maxDiff <= HALF_PRECISION_MAX_DIFF ? half : full, halfPrecision: { maxDiff } };
+  } catch (e) {
+    return { sessions: full, halfPrecision: { error: e instanceof Error ? e.message : String(e) } };
+  }
 }
 
 async function embeddings(l: Loaded, prompt: string, negative: string): Promise<{ cond: Tensor; uncond: Tensor }> {
@@ -97,56 +122,54 @@ const toRgba = (t: Tensor) => {
 };
 
 /** Runs one job (generation or upscale) with its cancel handle; posts its result as `done`. */
-async function job(id: number, work: (l: Loaded, signal: AbortSignal) => Promise<Tensor>): Promise<void> {
+async function job(id: number, work: (l: Loaded, signal: AbortSignal) => Promise<{ image: Tensor; deviceReads: number }>): Promise<void> {
   const l = loaded;
   if (!l) throw Object.assign(new Error('no model loaded'), { code: 'not_loaded' });
   const abort = new AbortController();
   running.set(id, abort);
   const t0 = performance.now();
   try {
-    const out = toRgba(await work(l, abort.signal));
-    post({ type: 'done', id, ...out, ms: performance.now() - t0, backend: l.sessions.device }, [out.rgba.buffer]);
+    const { image, deviceReads } = await work(l, abort.signal);
+    const out = toRgba(image);
+    post({ type: 'done', id, ...out, ms: performance.now() - t0, backend: l.sessions.device, deviceReads }, [out.rgba.buffer]);
   } finally {
     running.delete(id);
   }
 }
 
 /**
- * The runtime over the sessions a job needs (creating the encoder or upscaler on first use), surviving a lost
- * GPU: a call that fails on WebGPU moves the bundle to WASM, says so, and is made again there. Every call takes
- * its inputs from the CPU, so the run goes on from the same step with the same values and seed.
+ * Runs `work` on a runtime over the sessions it needs (the encoder or upscaler created on first use), surviving
+ * a lost GPU: if it fails on WebGPU, the bundle moves to WASM, the page is told, and the work runs again there
+ * from its first step with the same seed — its latents lived on the lost device — so the image is the one
+ * WASM would have made.
  */
-async function runtimeFor(l: Loaded, needs: { encoder?: boolean; upscaler?: boolean }): Promise<DiffusionRuntime> {
-  let runtime = await bundleRuntime(l.sessions.ort, l.manifest.files, l.sessions, needs);
-  const resilient =
-    <A extends unknown[]>(call: (r: DiffusionRuntime, ...args: A) => Promise<Tensor>) =>
-    async (...args: A): Promise<Tensor> => {
-      try {
-        return await call(runtime, ...args);
-      } catch (e) {
-        if (l.sessions.device !== 'webgpu') throw e;
-        l.sessions = await l.sessions.onWasm();
-        post({ type: 'device', backend: 'wasm', reason: e instanceof Error ? e.message : String(e) });
-        runtime = await bundleRuntime(l.sessions.ort, l.manifest.files, l.sessions, needs);
-        return call(runtime, ...args);
-      }
-    };
-  return {
-    unet: resilient((r, inputs: UnetCall) => r.unet(inputs)),
-    decode: resilient((r, latents: Tensor) => r.decode(latents)),
-    encode: runtime.encode && resilient((r, image: Tensor) => r.encode!(image)),
-    upscale: runtime.upscale && resilient((r, inputs: UpscalerCall) => r.upscale!(inputs)),
+async function onRuntime(
+  l: Loaded,
+  needs: { encoder?: boolean; upscaler?: boolean },
+  work: (runtime: DiffusionRuntime) => Promise<Tensor>,
+): Promise<{ image: Tensor; deviceReads: number }> {
+  const attempt = async () => {
+    const runtime = await bundleRuntime(l.sessions.ort, l.manifest.files, l.sessions, needs);
+    const image = await work(runtime);
+    return { image, deviceReads: runtime.deviceReads?.() ?? 0 };
   };
+  try {
+    return await attempt();
+  } catch (e) {
+    if (e instanceof GenerationAbortedError || l.sessions.device !== 'webgpu') throw e;
+    l.sessions = await l.sessions.onWasm();
+    post({ type: 'device', backend: 'wasm', reason: e instanceof Error ? e.message : String(e) });
+    return attempt();
+  }
 }
 
 const upscale = (id: number, image: RgbaImage, seed: number) =>
-  job(id, async (l, signal) =>
-    upscaleImage(
-      await runtimeFor(l, { upscaler: true }),
-      l.manifest,
-      imagesToBatch([rgbaToFloat(image.rgba, image.width, image.height)]),
-      seed,
-      { signal, yieldToEvents },
+  job(id, (l, signal) =>
+    onRuntime(l, { upscaler: true }, (runtime) =>
+      upscaleImage(runtime, l.manifest, imagesToBatch([rgbaToFloat(image.rgba, image.width, image.height)]), seed, {
+        signal,
+        yieldToEvents,
+      }),
     ),
   );
 
@@ -155,27 +178,29 @@ const run = (id: number, p: GenerateParams) =>
     const { cond, uncond } = await embeddings(l, p.prompt, p.negative);
     const size = l.manifest.imageSize;
     const init = p.init ? { image: imagesToBatch([rgbaToFloat(p.init.rgba, size, size)]), strength: p.init.strength } : undefined;
-    let last = performance.now();
-    return generate(await runtimeFor(l, { encoder: Boolean(init), upscaler: p.upscale }), l.manifest, {
-      cond,
-      uncond,
-      steps: p.steps,
-      guidance: p.guidance,
-      sampler: p.sampler,
-      seed: p.seed,
-      init,
-      upscale: p.upscale,
-      signal,
-      yieldToEvents,
-      previewEvery: 4,
-      onStep: ({ step, total, preview }) => {
-        const now = performance.now();
-        const msPerStep = now - last;
-        last = now;
-        if (step === p.loseDeviceAtStep) void l.sessions.loseDevice();
-        const pv = preview ? toRgba(preview) : undefined;
-        post({ type: 'progress', id, step, total, msPerStep, preview: pv }, pv ? [pv.rgba.buffer] : []);
-      },
+    return onRuntime(l, { encoder: Boolean(init), upscaler: p.upscale }, (runtime) => {
+      let last = performance.now();
+      return generate(runtime, l.manifest, {
+        cond,
+        uncond,
+        steps: p.steps,
+        guidance: p.guidance,
+        sampler: p.sampler,
+        seed: p.seed,
+        init,
+        upscale: p.upscale,
+        signal,
+        yieldToEvents,
+        previewEvery: PREVIEW_EVERY,
+        onStep: ({ step, total, preview }) => {
+          const now = performance.now();
+          const msPerStep = now - last;
+          last = now;
+          if (step === p.loseDeviceAtStep) void l.sessions.loseDevice();
+          const pv = preview ? toRgba(preview) : undefined;
+          post({ type: 'progress', id, step, total, msPerStep, preview: pv }, pv ? [pv.rgba.buffer] : []);
+        },
+      });
     });
   });
 

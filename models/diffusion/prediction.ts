@@ -66,3 +66,14 @@ export function convertPrediction(
   }
   return res;
 }
+
+/**
+ * x̂₀ and ε are linear in (x_t, model output) for every type: their coefficients, read off the conversions
+ * above at unit inputs, so the formulas live in one place.
+ */
+export function linearPrediction(type: PredictionType, alphaBar: number): Record<'x0' | 'eps', { x: number; m: number }> {
+  return {
+    x0: { x: predictedX0(type, 0, 1, alphaBar), m: predictedX0(type, 1, 0, alphaBar) },
+    eps: { x: predictedEps(type, 0, 1, alphaBar), m: predictedEps(type, 1, 0, alphaBar) },
+  };
+}

@@ -24,8 +24,8 @@ export interface OnnxInitializer {
 export interface OnnxValueInfo {
   name: string;
   dtype: OnnxDType;
-  /** Static dims; -1 marks the dynamic batch axis. */
-  dims: number[];
+  /** Static dims; -1 marks the dynamic batch axis, a name any other dynamic axis. */
+  dims: (number | string)[];
 }
 
 /** A graph under construction: nodes in topological order, initializers, named inputs and outputs. */

@@ -28,7 +28,7 @@ function valueInfo(info: OnnxValueInfo): OnnxTypes.IValueInfoProto {
     type: {
       tensorType: {
         elemType: DATA_TYPE[info.dtype],
-        shape: { dim: info.dims.map((d) => (d < 0 ? { dimParam: 'batch' } : { dimValue: d })) },
+        shape: { dim: info.dims.map((d) => (typeof d === 'string' ? { dimParam: d } : d < 0 ? { dimParam: 'batch' } : { dimValue: d })) },
       },
     },
   };

@@ -6,6 +6,7 @@ import { createSchedule } from '../diffusion/schedule.ts';
 import { qSample } from '../diffusion/forward.ts';
 import { resizeBicubic } from '../image.ts';
 import { batchToImages, imagesToBatch } from './layout.ts';
+import { stepCoefficients } from './sampler-graph.ts';
 import type { DiffusionRuntime, PipelineManifest, Tensor } from './runtime.ts';
 
 export interface GenerateOptions {
@@ -82,56 +83,72 @@ export async function generate(runtime: DiffusionRuntime, manifest: PipelineMani
     const latents = toDiffusion(mean, manifest.latent).data;
     x = timestep === undefined ? latents : qSample(schedule, latents, x, timestep);
   }
-  const context = concatBatch(o.uncond, o.cond);
+  const guided = guidance !== 1;
+  const rescale = requireInRange('guidanceRescale', o.guidanceRescale ?? 0, 0, 1);
   // Classifier-free guidance: unconditional and conditional halves in one U-Net batch (just cond at g = 1).
-  const guided = async (sample: Float32Array, t: number): Promise<Float32Array> => {
-    const x: Tensor = { data: sample, dims: latentDims };
-    if (guidance === 1) return (await runtime.unet({ sample: x, timestep: new Float32Array(batch).fill(t), context: o.cond })).data;
-    const both = await runtime.unet({ sample: concatBatch(x, x), timestep: new Float32Array(2 * batch).fill(t), context });
-    const half = both.data.length / 2;
-    return classifierFreeGuidance(both.data.subarray(0, half), both.data.subarray(half), {
-      scale: guidance,
-      rescale: o.guidanceRescale ?? 0,
-      batch,
-    });
-  };
-  x = await denoise(run, x, start, guided, o, async (i, x0) => {
-    const last = i + 1 === run.timesteps.length;
-    const preview =
-      o.previewEvery && (i + 1) % o.previewEvery === 0 && !last
-        ? await runtime.decode(toVae({ data: x0, dims: latentDims }, manifest.latent))
-        : undefined;
-    o.onStep?.({ step: i + 1 - start, total: run.timesteps.length - start, preview });
-  });
-  const image = await runtime.decode(toVae({ data: x, dims: latentDims }, manifest.latent));
+  const context = guided ? concatBatch(o.uncond, o.cond) : o.cond;
+  const last = run.timesteps.length - 1;
+  const previewAt = (i: number) => Boolean(o.previewEvery) && (i + 1) % o.previewEvery! === 0 && i !== last;
+  const progress = (i: number, preview?: Tensor) => o.onStep?.({ step: i + 1 - start, total: run.timesteps.length - start, preview });
+  let image: Tensor;
+  if (runtime.resident && start <= last) {
+    // The loop on the device: per step only the plan goes up; previews and the result come down.
+    const device = await runtime.resident({ sample: { data: x, dims: latentDims }, context, guided });
+    try {
+      const step = (i: number) => {
+        const plan = run.plan(i, x.length);
+        return device.step(run.timesteps[i], stepCoefficients(plan, { scale: guidance, rescale }, manifest.latent), plan.noise);
+      };
+      await denoise(run, start, step, o, async (i) => progress(i, previewAt(i) ? await device.decode('x0') : undefined));
+      image = await device.decode('sample');
+    } finally {
+      device.dispose();
+    }
+  } else {
+    const model = async (data: Float32Array, t: number): Promise<Float32Array> => {
+      const sample: Tensor = { data, dims: latentDims };
+      const both = await runtime.unet({
+        sample: guided ? concatBatch(sample, sample) : sample,
+        timestep: new Float32Array(context.dims[0]).fill(t),
+        context,
+      });
+      if (!guided) return both.data;
+      const half = both.data.length / 2;
+      return classifierFreeGuidance(both.data.subarray(0, half), both.data.subarray(half), { scale: guidance, rescale, batch });
+    };
+    let x0 = x;
+    const step = async (i: number) => {
+      ({ prev: x, x0 } = run.step(i, await model(x, run.timesteps[i]), x));
+    };
+    const decode = (latents: Float32Array) => runtime.decode(toVae({ data: latents, dims: latentDims }, manifest.latent));
+    await denoise(run, start, step, o, async (i) => progress(i, previewAt(i) ? await decode(x0) : undefined));
+    image = await decode(x);
+  }
   if (!o.upscale) return image;
   return upscaleImage(runtime, manifest, image, o.seed, { signal: o.signal, yieldToEvents: o.yieldToEvents });
 }
 
 /**
- * The sampler loop both diffusions share (base latents and upscaler pixels): from step `start`, the model's
- * output for each timestep, one sampler step, a cancellation check between steps.
+ * The sampler loop both diffusions share (base latents and upscaler pixels): from step `start`, one step at a
+ * time (the model's output and the sampler's update, wherever they run), a cancellation check between steps.
  */
 async function denoise(
   run: SamplerRun,
-  x: Float32Array,
   start: number,
-  model: (sample: Float32Array, t: number) => Promise<Float32Array>,
+  step: (i: number) => Promise<void>,
   { signal, yieldToEvents }: Pick<GenerateOptions, 'signal' | 'yieldToEvents'>,
-  afterStep?: (i: number, x0: Float32Array) => Promise<void>,
-): Promise<Float32Array> {
+  afterStep?: (i: number) => Promise<void>,
+): Promise<void> {
   const check = () => {
     if (signal?.aborted) throw new GenerationAbortedError('generation cancelled');
   };
   for (let i = start; i < run.timesteps.length; i++) {
     await yieldToEvents?.();
     check();
-    const { prev, x0 } = run.step(i, await model(x, run.timesteps[i]), x);
-    x = prev;
-    await afterStep?.(i, x0);
+    await step(i);
+    await afterStep?.(i);
   }
   check();
-  return x;
 }
 
 /** 2× super-resolution by the upscaler's own diffusion, conditioned on the noise-augmented low-res image. */
@@ -158,9 +175,13 @@ export async function upscaleImage(
   });
   const dims = [b, c, h * up.factor, w * up.factor];
   const upscale = runtime.upscale;
-  const net = async (sample: Float32Array, t: number) =>
-    (await upscale({ sample: { data: sample, dims }, timestep: new Float32Array(b).fill(t), lowRes: lowAug, noiseLevel })).data;
-  const x = await denoise(run, rng.fill(dims.reduce((p, q) => p * q, 1)), 0, net, { signal, yieldToEvents });
+  let x = rng.fill(dims.reduce((p, q) => p * q, 1));
+  const step = async (i: number) => {
+    const t = run.timesteps[i];
+    const out = await upscale({ sample: { data: x, dims }, timestep: new Float32Array(b).fill(t), lowRes: lowAug, noiseLevel });
+    x = run.step(i, out.data, x).prev;
+  };
+  await denoise(run, 0, step, { signal, yieldToEvents });
   const base = bicubicUpsample(low, up.factor).data;
   return { data: x.map((r, i) => r + base[i]), dims };
 }

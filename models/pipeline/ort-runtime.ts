@@ -1,11 +1,17 @@
 import { GRAPHS, type GraphSpec } from '../bundle/graphs.ts';
+import { InvalidArgumentError } from '../errors.ts';
 import type { PromptTokenizer } from '../text/tokenizer.ts';
-import type { DiffusionRuntime, Tensor } from './runtime.ts';
+import type { DiffusionRuntime, ResidentRun, Tensor } from './runtime.ts';
+import { DEVICE_COPY, SAMPLER_STEP } from './sampler-graph.ts';
 
 /** The slice of onnxruntime's API (node and web share it) that the pipeline uses. */
 export interface OrtTensorLike {
+  /** Only for a tensor on the CPU; onnxruntime-web throws for one left on the GPU (`getData` reads it back). */
   readonly data: unknown;
   readonly dims: readonly number[];
+  readonly location?: string;
+  getData?(): Promise<unknown>;
+  dispose?(): void;
 }
 export interface OrtSessionLike {
   run(feeds: Record<string, OrtTensorLike>): Promise<Record<string, OrtTensorLike>>;
@@ -25,6 +31,11 @@ export interface OrtModuleLike {
 export interface SessionProvider {
   readonly device: string;
   session(file: string): Promise<OrtSessionLike>;
+  /**
+   * A session for a graph built here rather than downloaded (`sampler-graph.ts`), created once per name. Offered
+   * where outputs stay on the device (WebGPU): the runtime then keeps the sampler loop there.
+   */
+  built?(name: string, bytes: () => Promise<Uint8Array>): Promise<OrtSessionLike>;
 }
 
 export interface BundleSessions {
@@ -32,11 +43,31 @@ export interface BundleSessions {
   vaeDecoder: OrtSessionLike;
   vaeEncoder?: OrtSessionLike;
   upscaler?: OrtSessionLike;
+  /** The sampler-step and device-copy graphs' sessions: with them the runtime offers `resident`. */
+  resident?: { step: OrtSessionLike; copy: OrtSessionLike };
+}
+
+const onDevice = (t: OrtTensorLike) => t.location === 'gpu-buffer';
+
+function repeat(data: Float32Array, times: number): Float32Array {
+  const out = new Float32Array(data.length * times);
+  for (let k = 0; k < times; k++) out.set(data, k * data.length);
+  return out;
 }
 
 /** A DiffusionRuntime on onnxruntime sessions of a bundle's graphs (tensor names from GRAPHS). */
 export function ortRuntime(ort: OrtModuleLike, s: BundleSessions): DiffusionRuntime {
-  const out = (t: OrtTensorLike): Tensor => ({ data: t.data as Float32Array, dims: [...t.dims] });
+  let reads = 0;
+  // Every output the runtime hands out goes through here, so `reads` counts every transfer off the device.
+  const read = async (t: OrtTensorLike): Promise<Tensor> => {
+    if (!onDevice(t)) return { data: t.data as Float32Array, dims: [...t.dims] };
+    reads++;
+    const data = (await t.getData!()) as Float32Array;
+    return { data, dims: [...t.dims] };
+  };
+  const release = (...ts: (OrtTensorLike | undefined)[]) => {
+    for (const t of ts) if (t && onDevice(t)) t.dispose?.();
+  };
   // Every input a call carries, under its graph name; a per-item vector (timesteps, noise levels) is 1-D.
   const feeds = (graph: GraphSpec, inputs: Partial<Record<string, Tensor | Float32Array>>) =>
     Object.fromEntries(
@@ -46,14 +77,94 @@ export function ortRuntime(ort: OrtModuleLike, s: BundleSessions): DiffusionRunt
         return [[name, v instanceof Float32Array ? new ort.Tensor('float32', v, [v.length]) : new ort.Tensor('float32', v.data, v.dims)]];
       }),
     );
-  const call = async (session: OrtSessionLike, graph: GraphSpec, inputs: Partial<Record<string, Tensor | Float32Array>>, output: string) =>
-    out((await session.run(feeds(graph, inputs)))[output]);
-  const { unet, vaeDecoder, vaeEncoder, upscaler } = s;
+  const call = async (
+    session: OrtSessionLike,
+    graph: GraphSpec,
+    inputs: Partial<Record<string, Tensor | Float32Array>>,
+    output: string,
+  ) => {
+    const outputs = await session.run(feeds(graph, inputs));
+    try {
+      return await read(outputs[output]);
+    } finally {
+      release(...Object.values(outputs));
+    }
+  };
+  const { unet, vaeDecoder, vaeEncoder, upscaler, resident } = s;
   return {
     unet: (inputs) => call(unet, GRAPHS.unet, { ...inputs }, GRAPHS.unet.outputs.out),
     decode: (latents) => call(vaeDecoder, GRAPHS.vaeDecoder, { latents }, GRAPHS.vaeDecoder.outputs.image),
     encode: vaeEncoder && ((image) => call(vaeEncoder, GRAPHS.vaeEncoder, { image }, GRAPHS.vaeEncoder.outputs.mean)),
     upscale: upscaler && ((inputs) => call(upscaler, GRAPHS.upscaler, { ...inputs }, GRAPHS.upscaler.outputs.out)),
+    resident: resident && ((start) => residentRun(ort, { unet, vaeDecoder, ...resident }, start, read, release)),
+    deviceReads: () => reads,
+  };
+}
+
+/**
+ * The sampler loop on the sessions' device: the U-Net's output goes straight into the sampler-step graph, whose
+ * outputs are the next U-Net input, the next step's inputs and the decoder's; per step only the timestep, the
+ * coefficients and any noise go up, and nothing comes down until a preview or the result is decoded.
+ */
+async function residentRun(
+  ort: OrtModuleLike,
+  s: { unet: OrtSessionLike; vaeDecoder: OrtSessionLike; step: OrtSessionLike; copy: OrtSessionLike },
+  { sample, context, guided }: Parameters<NonNullable<DiffusionRuntime['resident']>>[0],
+  read: (t: OrtTensorLike) => Promise<Tensor>,
+  release: (...ts: (OrtTensorLike | undefined)[]) => void,
+): Promise<ResidentRun> {
+  const cpu = (data: Float32Array, dims: readonly number[]) => new ort.Tensor('float32', data, dims);
+  const calls = guided ? 2 * sample.dims[0] : sample.dims[0];
+  const text = (await s.copy.run({ [DEVICE_COPY.inputs.value]: cpu(context.data, context.dims) }))[DEVICE_COPY.outputs.copy];
+  const zeros = cpu(new Float32Array(sample.data.length), sample.dims);
+  const state: Record<'unetSample' | 'x' | 'x0' | 'prevLatents' | 'x0Latents', OrtTensorLike | undefined> = {
+    unetSample: cpu(repeat(sample.data, calls / sample.dims[0]), [calls, ...sample.dims.slice(1)]),
+    x: cpu(sample.data, sample.dims),
+    x0: zeros,
+    prevLatents: undefined,
+    x0Latents: undefined,
+  };
+  const u = GRAPHS.unet;
+  const io = SAMPLER_STEP.inputs;
+  const o = SAMPLER_STEP.outputs;
+  return {
+    async step(timestep, coefficients, noise) {
+      const out = (
+        await s.unet.run({
+          [u.inputs.sample]: state.unetSample!,
+          [u.inputs.timestep]: cpu(new Float32Array(calls).fill(timestep), [calls]),
+          [u.inputs.context]: text,
+        })
+      )[u.outputs.out];
+      const next = await s.step.run({
+        [io.out]: out,
+        [io.sample]: state.x!,
+        [io.x0Prev]: state.x0!,
+        [io.noise]: noise ? cpu(noise, sample.dims) : zeros,
+        [io.coefficients]: cpu(coefficients, [coefficients.length]),
+      });
+      release(out, state.unetSample, state.x, state.x0, state.prevLatents, state.x0Latents);
+      Object.assign(state, {
+        unetSample: next[o.unetSample],
+        x: next[o.prev],
+        x0: next[o.x0],
+        prevLatents: next[o.prevLatents],
+        x0Latents: next[o.x0Latents],
+      });
+    },
+    async decode(which) {
+      const latents = which === 'x0' ? state.x0Latents : state.prevLatents;
+      if (!latents) throw new InvalidArgumentError('which', `no ${which} to decode before the first step`);
+      const outputs = await s.vaeDecoder.run({ [GRAPHS.vaeDecoder.inputs.latents]: latents });
+      try {
+        return await read(outputs[GRAPHS.vaeDecoder.outputs.image]);
+      } finally {
+        release(...Object.values(outputs));
+      }
+    },
+    dispose() {
+      release(text, ...Object.values(state));
+    },
   };
 }
 
@@ -68,13 +179,17 @@ export async function bundleRuntime(
   needs: { encoder?: boolean; upscaler?: boolean } = { encoder: true, upscaler: true },
 ): Promise<DiffusionRuntime> {
   const optional = async (file: string, wanted?: boolean) => (wanted && files[file] ? sessions.session(file) : undefined);
-  const [unet, vaeDecoder, vaeEncoder, upscaler] = await Promise.all([
+  const built = sessions.built?.bind(sessions);
+  const [unet, vaeDecoder, vaeEncoder, upscaler, step, copy] = await Promise.all([
     sessions.session(GRAPHS.unet.file),
     sessions.session(GRAPHS.vaeDecoder.file),
     optional(GRAPHS.vaeEncoder.file, needs.encoder),
     optional(GRAPHS.upscaler.file, needs.upscaler),
+    // The graph builders (and the ONNX writer) load only where they are used.
+    built?.('sampler_step', async () => (await import('./sampler-graph-onnx.ts')).samplerStepGraph()),
+    built?.('device_copy_3d', async () => (await import('./sampler-graph-onnx.ts')).deviceCopyGraph(3)),
   ]);
-  return ortRuntime(ort, { unet, vaeDecoder, vaeEncoder, upscaler });
+  return ortRuntime(ort, { unet, vaeDecoder, vaeEncoder, upscaler, resident: step && copy && { step, copy } });
 }
 
 /** Rows of a [n, P] output, each scaled to unit length (what retrieval and similarity compare). */

@@ -30,6 +30,23 @@ export interface DiffusionRuntime {
   decode(latents: Tensor): Promise<Tensor>;
   encode?(image: Tensor): Promise<Tensor>;
   upscale?(inputs: UpscalerCall): Promise<Tensor>;
+  /**
+   * The base sampler loop with its sample, x̂₀, U-Net outputs and text states kept on the runtime's device
+   * between steps; offered where that saves transfers (WebGPU). `context` is [uncond; cond] when guided.
+   */
+  resident?(start: { sample: Tensor; context: Tensor; guided: boolean }): Promise<ResidentRun>;
+  /** How many tensors were read back from a device (GPU → CPU) so far; 0 where everything lives on the CPU. */
+  deviceReads?(): number;
+}
+
+/** A run on the device: only previews and the result come back. */
+export interface ResidentRun {
+  /** One U-Net call at `timestep` and one sampler step with these coefficients (`stepCoefficients`) and noise. */
+  step(timestep: number, coefficients: Float32Array, noise?: Float32Array): Promise<void>;
+  /** The VAE's decoding of the last step's x̂₀ (a preview) or of the current sample (the result). */
+  decode(which: 'x0' | 'sample'): Promise<Tensor>;
+  /** Frees the run's device buffers. */
+  dispose(): void;
 }
 
 /** The manifest fields generation reads: a run's configs provide them before any bundle exists. */

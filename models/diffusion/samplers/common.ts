@@ -1,8 +1,8 @@
 import { InvalidArgumentError } from '../../errors.ts';
-import { predictedEps, predictedX0, type PredictionType } from '../prediction.ts';
+import { linearPrediction } from '../prediction.ts';
 import type { GaussianRng } from '../rng.ts';
 import { alphaBarAt } from '../schedule.ts';
-import type { SamplerContext } from './types.ts';
+import type { CoefficientRule, SamplerContext, SamplerName, SamplerRun, StepPlan } from './types.ts';
 
 /**
  * ᾱ never reaches exactly 0 where it divides: with a zero-terminal-SNR schedule the first step would
@@ -19,12 +19,9 @@ export function alphaBars(ctx: SamplerContext, i: number): { abar: number; abarP
   };
 }
 
-export function requireStepIndex(ctx: SamplerContext, i: number, modelOutput: ArrayLike<number>, sample: ArrayLike<number>): void {
+function requireStepIndex(ctx: SamplerContext, i: number): void {
   if (!Number.isInteger(i) || i < 0 || i >= ctx.timesteps.length) {
     throw new InvalidArgumentError('i', `step index must be an integer in [0, ${ctx.timesteps.length - 1}], got ${i}`);
-  }
-  if (modelOutput.length !== sample.length) {
-    throw new InvalidArgumentError('modelOutput', `length ${modelOutput.length} does not match sample length ${sample.length}`);
   }
 }
 
@@ -33,26 +30,52 @@ export function requireRng(ctx: SamplerContext, sampler: string): GaussianRng {
   return ctx.options.rng;
 }
 
-/** The (x₀, ε) pair implied by a model output at ᾱ. */
-export function denoise(
-  type: PredictionType,
-  out: ArrayLike<number>,
-  xt: ArrayLike<number>,
-  abar: number,
-): { x0: Float64Array; eps: Float64Array } {
-  const x0 = new Float64Array(xt.length);
-  const eps = new Float64Array(xt.length);
-  for (let j = 0; j < xt.length; j++) {
-    x0[j] = predictedX0(type, out[j], xt[j], abar);
-    eps[j] = predictedEps(type, out[j], xt[j], abar);
+/**
+ * One step in JS, float64 per element: x̂₀ and the previous sample from the plan's coefficients (see
+ * StepCoefficients). The GPU's sampler-step graph computes the same expression.
+ */
+export function applyStep(
+  { coefficients: { x0: c0, prev: cp }, noise }: StepPlan,
+  modelOutput: ArrayLike<number>,
+  sample: ArrayLike<number>,
+  x0Prev?: ArrayLike<number>,
+): { prev: Float32Array; x0: Float32Array } {
+  if (modelOutput.length !== sample.length) {
+    throw new InvalidArgumentError('modelOutput', `length ${modelOutput.length} does not match sample length ${sample.length}`);
   }
-  return { x0, eps };
+  if (cp.x0Prev !== 0 && x0Prev?.length !== sample.length) throw new InvalidArgumentError('x0Prev', 'this step needs the previous x̂₀');
+  const prev = new Float32Array(sample.length);
+  const x0 = new Float32Array(sample.length);
+  for (let j = 0; j < prev.length; j++) {
+    const x = sample[j];
+    const m = modelOutput[j];
+    x0[j] = c0.x * x + c0.m * m;
+    prev[j] = cp.x * x + cp.m * m + (cp.x0Prev === 0 ? 0 : cp.x0Prev * x0Prev![j]) + (noise ? cp.noise * noise[j] : 0);
+  }
+  return { prev, x0 };
 }
 
-/** What every sampler step starts from: validated inputs, ᾱ at both ends, the implied (x₀, ε), and whether this is the last step. */
-export function beginStep(ctx: SamplerContext, i: number, modelOutput: ArrayLike<number>, sample: ArrayLike<number>) {
-  requireStepIndex(ctx, i, modelOutput, sample);
-  const { abar, abarPrev } = alphaBars(ctx, i);
-  const { x0, eps } = denoise(ctx.options.predictionType, modelOutput, sample, abar);
-  return { abar, abarPrev, x0, eps, last: i === ctx.timesteps.length - 1 };
+/** A run from a sampler's coefficient rule: plans draw the rule's noise in order; `step` applies them in JS. */
+export function linearRun(ctx: SamplerContext, name: SamplerName, rule: CoefficientRule, rng?: GaussianRng): SamplerRun {
+  let lastX0: Float32Array | undefined;
+  const plan = (i: number, size: number): StepPlan => {
+    requireStepIndex(ctx, i);
+    const { abar, abarPrev } = alphaBars(ctx, i);
+    const { x0, eps } = linearPrediction(ctx.options.predictionType, abar);
+    const { prev, drawsNoise } = rule(i, { abar, abarPrev, last: i === ctx.timesteps.length - 1, x0, eps });
+    return { coefficients: { x0, prev }, noise: drawsNoise ? rng!.fill(size) : undefined };
+  };
+  return {
+    name,
+    timesteps: ctx.timesteps,
+    plan,
+    step(i, modelOutput, sample) {
+      if (modelOutput.length !== sample.length) {
+        throw new InvalidArgumentError('modelOutput', `length ${modelOutput.length} does not match sample length ${sample.length}`);
+      }
+      const out = applyStep(plan(i, sample.length), modelOutput, sample, lastX0);
+      lastX0 = out.x0;
+      return out;
+    },
+  };
 }

@@ -1,5 +1,5 @@
 import type { SamplerContext, SamplerRun } from './types.ts';
-import { beginStep } from './common.ts';
+import { linearRun } from './common.ts';
 
 /**
  * DPM-Solver++(2M) (Lu et al. 2022): a second-order multistep solver of the probability-flow ODE in
@@ -7,35 +7,25 @@ import { beginStep } from './common.ts';
  * keeps few-step sampling stable ("lower_order_final" in diffusers).
  */
 export function dpmpp2m(ctx: SamplerContext): SamplerRun {
-  let prevX0: Float64Array | undefined;
   let prevH = 0;
   let prevIndex = -2;
   const lambda = (abar: number) => 0.5 * Math.log(abar / (1 - abar));
-  return {
-    name: 'dpmpp-2m',
-    timesteps: ctx.timesteps,
-    step(i, modelOutput, sample) {
-      const { abar, abarPrev, x0, last } = beginStep(ctx, i, modelOutput, sample);
-      const out = new Float32Array(sample.length);
-      if (last) {
-        // σ_next = 0: the first-order update reduces to the denoised sample itself.
-        for (let j = 0; j < out.length; j++) out[j] = x0[j];
-      } else {
-        const h = lambda(abarPrev) - lambda(abar);
-        const ratio = Math.sqrt((1 - abarPrev) / (1 - abar)); // σ_next / σ
-        const coef = -Math.sqrt(abarPrev) * Math.expm1(-h); // -α_next (e^{-h} - 1)
-        // A zero step (both ends clamped at ᾱ's floor) carries no curvature information: fall back to first order.
-        const secondOrder = prevX0 !== undefined && prevIndex === i - 1 && prevH > 0 && h > 0;
-        const r = secondOrder ? prevH / h : 1;
-        for (let j = 0; j < out.length; j++) {
-          const d = secondOrder ? (1 + 1 / (2 * r)) * x0[j] - (1 / (2 * r)) * prevX0![j] : x0[j];
-          out[j] = ratio * sample[j] + coef * d;
-        }
-        prevH = h;
-      }
-      prevX0 = x0;
-      prevIndex = i;
-      return { prev: out, x0: Float32Array.from(x0) };
-    },
-  };
+  return linearRun(ctx, 'dpmpp-2m', (i, { abar, abarPrev, x0, last }) => {
+    const follows = prevIndex === i - 1;
+    prevIndex = i;
+    // σ_next = 0: the first-order update reduces to the denoised sample itself.
+    if (last) return { prev: { x: x0.x, m: x0.m, x0Prev: 0, noise: 0 }, drawsNoise: false };
+    const h = lambda(abarPrev) - lambda(abar);
+    const ratio = Math.sqrt((1 - abarPrev) / (1 - abar)); // σ_next / σ
+    const coef = -Math.sqrt(abarPrev) * Math.expm1(-h); // -α_next (e^{-h} - 1)
+    // D = (1 + 1/2r)·x̂₀ − (1/2r)·x̂₀′; a zero step (both ends clamped at ᾱ's floor) carries no curvature
+    // information: first order then, as on the first step.
+    const secondOrder = follows && prevH > 0 && h > 0;
+    const half = secondOrder ? 1 / (2 * (prevH / h)) : 0;
+    prevH = h;
+    return {
+      prev: { x: ratio + coef * (1 + half) * x0.x, m: coef * (1 + half) * x0.m, x0Prev: -coef * half, noise: 0 },
+      drawsNoise: false,
+    };
+  });
 }

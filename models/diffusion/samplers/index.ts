@@ -10,6 +10,7 @@ import { SAMPLER_NAMES, TIMESTEP_SPACINGS, type SamplerContext, type SamplerName
 
 export * from './types.ts';
 export { inferenceTimesteps } from './timesteps.ts';
+export { applyStep } from './common.ts';
 
 const FACTORIES: Record<SamplerName, (ctx: SamplerContext) => SamplerRun> = {
   ddpm,
