@@ -6,8 +6,8 @@ import { createSchedule } from '../diffusion/schedule.ts';
 import { qSample } from '../diffusion/forward.ts';
 import { resizeBicubic } from '../image.ts';
 import { batchToImages, imagesToBatch } from './layout.ts';
-import { stepCoefficients } from './sampler-graph.ts';
-import type { DiffusionRuntime, PipelineManifest, Tensor } from './runtime.ts';
+import { type StepLatentSpace, stepCoefficients } from './sampler-graph.ts';
+import type { DiffusionRuntime, PipelineManifest, ResidentRun, Tensor } from './runtime.ts';
 
 export interface GenerateOptions {
   /** Per-token text states [batch, T, D] of the prompt and of the negative (or empty) prompt. */
@@ -95,10 +95,7 @@ export async function generate(runtime: DiffusionRuntime, manifest: PipelineMani
     // The loop on the device: per step only the plan goes up; previews and the result come down.
     const device = await runtime.resident({ sample: { data: x, dims: latentDims }, context, guided });
     try {
-      const step = (i: number) => {
-        const plan = run.plan(i, x.length);
-        return device.step(run.timesteps[i], stepCoefficients(plan, { scale: guidance, rescale }, manifest.latent), plan.noise);
-      };
+      const step = deviceStep(run, device, { scale: guidance, rescale }, manifest.latent, x.length);
       await denoise(run, start, step, o, async (i) => progress(i, previewAt(i) ? await device.decode('x0') : undefined));
       image = await device.decode('sample');
     } finally {
@@ -127,6 +124,14 @@ export async function generate(runtime: DiffusionRuntime, manifest: PipelineMani
   if (!o.upscale) return image;
   return upscaleImage(runtime, manifest, image, o.seed, { signal: o.signal, yieldToEvents: o.yieldToEvents });
 }
+
+/** Step i on the device: the shared sampler's plan, applied there by the sampler-step graph. */
+const deviceStep =
+  (run: SamplerRun, device: ResidentRun, guidance: { scale: number; rescale: number }, latent: StepLatentSpace, size: number) =>
+  (i: number) => {
+    const plan = run.plan(i, size);
+    return device.step(run.timesteps[i], stepCoefficients(plan, guidance, latent), plan.noise);
+  };
 
 /**
  * The sampler loop both diffusions share (base latents and upscaler pixels): from step `start`, one step at a
@@ -176,12 +181,24 @@ export async function upscaleImage(
   const dims = [b, c, h * up.factor, w * up.factor];
   const upscale = runtime.upscale;
   let x = rng.fill(dims.reduce((p, q) => p * q, 1));
-  const step = async (i: number) => {
-    const t = run.timesteps[i];
-    const out = await upscale({ sample: { data: x, dims }, timestep: new Float32Array(b).fill(t), lowRes: lowAug, noiseLevel });
-    x = run.step(i, out.data, x).prev;
-  };
-  await denoise(run, 0, step, { signal, yieldToEvents });
+  if (runtime.resident) {
+    // Pixels, not latents: the step graph's "VAE space" is the identity here, and only the result comes back.
+    const device = await runtime.resident({ sample: { data: x, dims }, guided: false, lowRes: lowAug, noiseLevel });
+    try {
+      const step = deviceStep(run, device, { scale: 1, rescale: 0 }, { scaleFactor: 1, shiftFactor: 0 }, x.length);
+      await denoise(run, 0, step, { signal, yieldToEvents });
+      x = (await device.read()).data;
+    } finally {
+      device.dispose();
+    }
+  } else {
+    const step = async (i: number) => {
+      const t = run.timesteps[i];
+      const out = await upscale({ sample: { data: x, dims }, timestep: new Float32Array(b).fill(t), lowRes: lowAug, noiseLevel });
+      x = run.step(i, out.data, x).prev;
+    };
+    await denoise(run, 0, step, { signal, yieldToEvents });
+  }
   const base = bicubicUpsample(low, up.factor).data;
   return { data: x.map((r, i) => r + base[i]), dims };
 }

@@ -1,7 +1,7 @@
 import { GRAPHS, type GraphSpec } from '../bundle/graphs.ts';
 import { InvalidArgumentError } from '../errors.ts';
 import type { PromptTokenizer } from '../text/tokenizer.ts';
-import type { DiffusionRuntime, ResidentRun, Tensor } from './runtime.ts';
+import type { DiffusionRuntime, ResidentRun, ResidentStart, Tensor } from './runtime.ts';
 import { DEVICE_COPY, SAMPLER_STEP } from './sampler-graph.ts';
 
 /** The slice of onnxruntime's API (node and web share it) that the pipeline uses. */
@@ -43,8 +43,8 @@ export interface BundleSessions {
   vaeDecoder: OrtSessionLike;
   vaeEncoder?: OrtSessionLike;
   upscaler?: OrtSessionLike;
-  /** The sampler-step and device-copy graphs' sessions: with them the runtime offers `resident`. */
-  resident?: { step: OrtSessionLike; copy: OrtSessionLike };
+  /** The sampler-step graph's session and the device-copy graph's for a rank: with them the runtime offers `resident`. */
+  resident?: { step: OrtSessionLike; copy: (rank: number) => Promise<OrtSessionLike> };
 }
 
 const onDevice = (t: OrtTensorLike) => t.location === 'gpu-buffer';
@@ -96,26 +96,39 @@ export function ortRuntime(ort: OrtModuleLike, s: BundleSessions): DiffusionRunt
     decode: (latents) => call(vaeDecoder, GRAPHS.vaeDecoder, { latents }, GRAPHS.vaeDecoder.outputs.image),
     encode: vaeEncoder && ((image) => call(vaeEncoder, GRAPHS.vaeEncoder, { image }, GRAPHS.vaeEncoder.outputs.mean)),
     upscale: upscaler && ((inputs) => call(upscaler, GRAPHS.upscaler, { ...inputs }, GRAPHS.upscaler.outputs.out)),
-    resident: resident && ((start) => residentRun(ort, { unet, vaeDecoder, ...resident }, start, read, release)),
+    resident: resident && ((start) => residentRun(ort, { unet, upscaler, vaeDecoder, ...resident }, start, read, release)),
     deviceReads: () => reads,
   };
 }
 
 /**
- * The sampler loop on the sessions' device: the U-Net's output goes straight into the sampler-step graph, whose
- * outputs are the next U-Net input, the next step's inputs and the decoder's; per step only the timestep, the
- * coefficients and any noise go up, and nothing comes down until a preview or the result is decoded.
+ * The sampler loop on the sessions' device: the network's output goes straight into the sampler-step graph,
+ * whose outputs are the next network input, the next step's inputs and the decoder's; per step only the
+ * timestep, the coefficients and any noise go up, and nothing comes down until a preview or the result is read.
  */
 async function residentRun(
   ort: OrtModuleLike,
-  s: { unet: OrtSessionLike; vaeDecoder: OrtSessionLike; step: OrtSessionLike; copy: OrtSessionLike },
-  { sample, context, guided }: Parameters<NonNullable<DiffusionRuntime['resident']>>[0],
+  s: BundleSessions & { step: OrtSessionLike; copy: (rank: number) => Promise<OrtSessionLike> },
+  start: ResidentStart,
   read: (t: OrtTensorLike) => Promise<Tensor>,
   release: (...ts: (OrtTensorLike | undefined)[]) => void,
 ): Promise<ResidentRun> {
+  const { sample, guided } = start;
   const cpu = (data: Float32Array, dims: readonly number[]) => new ort.Tensor('float32', data, dims);
   const calls = guided ? 2 * sample.dims[0] : sample.dims[0];
-  const text = (await s.copy.run({ [DEVICE_COPY.inputs.value]: cpu(context.data, context.dims) }))[DEVICE_COPY.outputs.copy];
+  // Conditions that stay the same every step go to the device once.
+  const toDevice = async (t: Tensor) =>
+    (await (await s.copy(t.dims.length)).run({ [DEVICE_COPY.inputs.value]: cpu(t.data, t.dims) }))[DEVICE_COPY.outputs.copy];
+  const upscaling = 'lowRes' in start;
+  if (upscaling && !s.upscaler) throw new InvalidArgumentError('upscaler', 'this runtime has no upscaler');
+  const net = upscaling ? s.upscaler! : s.unet;
+  const g = upscaling ? GRAPHS.upscaler : GRAPHS.unet;
+  const conditions: Record<string, OrtTensorLike> = upscaling
+    ? {
+        [GRAPHS.upscaler.inputs.lowRes]: await toDevice(start.lowRes),
+        [GRAPHS.upscaler.inputs.noiseLevel]: cpu(start.noiseLevel, [start.noiseLevel.length]),
+      }
+    : { [GRAPHS.unet.inputs.context]: await toDevice(start.context) };
   const zeros = cpu(new Float32Array(sample.data.length), sample.dims);
   const state: Record<'unetSample' | 'x' | 'x0' | 'prevLatents' | 'x0Latents', OrtTensorLike | undefined> = {
     unetSample: cpu(repeat(sample.data, calls / sample.dims[0]), [calls, ...sample.dims.slice(1)]),
@@ -124,18 +137,22 @@ async function residentRun(
     prevLatents: undefined,
     x0Latents: undefined,
   };
-  const u = GRAPHS.unet;
   const io = SAMPLER_STEP.inputs;
   const o = SAMPLER_STEP.outputs;
+  const latents = (which: 'x0' | 'sample') => {
+    const t = which === 'x0' ? state.x0Latents : state.prevLatents;
+    if (!t) throw new InvalidArgumentError('which', `no ${which} before the first step`);
+    return t;
+  };
   return {
     async step(timestep, coefficients, noise) {
       const out = (
-        await s.unet.run({
-          [u.inputs.sample]: state.unetSample!,
-          [u.inputs.timestep]: cpu(new Float32Array(calls).fill(timestep), [calls]),
-          [u.inputs.context]: text,
+        await net.run({
+          [g.inputs.sample]: state.unetSample!,
+          [g.inputs.timestep]: cpu(new Float32Array(calls).fill(timestep), [calls]),
+          ...conditions,
         })
-      )[u.outputs.out];
+      )[g.outputs.out];
       const next = await s.step.run({
         [io.out]: out,
         [io.sample]: state.x!,
@@ -153,17 +170,16 @@ async function residentRun(
       });
     },
     async decode(which) {
-      const latents = which === 'x0' ? state.x0Latents : state.prevLatents;
-      if (!latents) throw new InvalidArgumentError('which', `no ${which} to decode before the first step`);
-      const outputs = await s.vaeDecoder.run({ [GRAPHS.vaeDecoder.inputs.latents]: latents });
+      const outputs = await s.vaeDecoder.run({ [GRAPHS.vaeDecoder.inputs.latents]: latents(which) });
       try {
         return await read(outputs[GRAPHS.vaeDecoder.outputs.image]);
       } finally {
         release(...Object.values(outputs));
       }
     },
+    read: () => read(latents('sample')),
     dispose() {
-      release(text, ...Object.values(state));
+      release(...Object.values(conditions), ...Object.values(state));
     },
   };
 }
@@ -180,16 +196,17 @@ export async function bundleRuntime(
 ): Promise<DiffusionRuntime> {
   const optional = async (file: string, wanted?: boolean) => (wanted && files[file] ? sessions.session(file) : undefined);
   const built = sessions.built?.bind(sessions);
-  const [unet, vaeDecoder, vaeEncoder, upscaler, step, copy] = await Promise.all([
+  const [unet, vaeDecoder, vaeEncoder, upscaler, step] = await Promise.all([
     sessions.session(GRAPHS.unet.file),
     sessions.session(GRAPHS.vaeDecoder.file),
     optional(GRAPHS.vaeEncoder.file, needs.encoder),
     optional(GRAPHS.upscaler.file, needs.upscaler),
     // The graph builders (and the ONNX writer) load only where they are used.
     built?.('sampler_step', async () => (await import('./sampler-graph-onnx.ts')).samplerStepGraph()),
-    built?.('device_copy_3d', async () => (await import('./sampler-graph-onnx.ts')).deviceCopyGraph(3)),
   ]);
-  return ortRuntime(ort, { unet, vaeDecoder, vaeEncoder, upscaler, resident: step && copy && { step, copy } });
+  const copy = (rank: number) =>
+    built!(`device_copy_${rank}d`, async () => (await import('./sampler-graph-onnx.ts')).deviceCopyGraph(rank));
+  return ortRuntime(ort, { unet, vaeDecoder, vaeEncoder, upscaler, resident: step && { step, copy } });
 }
 
 /** Rows of a [n, P] output, each scaled to unit length (what retrieval and similarity compare). */

@@ -31,13 +31,16 @@ export interface DiffusionRuntime {
   encode?(image: Tensor): Promise<Tensor>;
   upscale?(inputs: UpscalerCall): Promise<Tensor>;
   /**
-   * The base sampler loop with its sample, x̂₀, U-Net outputs and text states kept on the runtime's device
-   * between steps; offered where that saves transfers (WebGPU). `context` is [uncond; cond] when guided.
+   * A sampler loop with its sample, x̂₀, network outputs and conditions kept on the runtime's device between
+   * steps; offered where that saves transfers (WebGPU). The base U-Net's (`context`: [uncond; cond] when guided)
+   * or the upscaler's (`lowRes`, `noiseLevel`).
    */
-  resident?(start: { sample: Tensor; context: Tensor; guided: boolean }): Promise<ResidentRun>;
+  resident?(start: ResidentStart): Promise<ResidentRun>;
   /** How many tensors were read back from a device (GPU → CPU) so far; 0 where everything lives on the CPU. */
   deviceReads?(): number;
 }
+
+export type ResidentStart = { sample: Tensor; guided: boolean } & ({ context: Tensor } | { lowRes: Tensor; noiseLevel: Float32Array });
 
 /** A run on the device: only previews and the result come back. */
 export interface ResidentRun {
@@ -45,6 +48,8 @@ export interface ResidentRun {
   step(timestep: number, coefficients: Float32Array, noise?: Float32Array): Promise<void>;
   /** The VAE's decoding of the last step's x̂₀ (a preview) or of the current sample (the result). */
   decode(which: 'x0' | 'sample'): Promise<Tensor>;
+  /** The current sample itself, in the space the coefficients' VAE scale and shift put it (the upscaler's: as is). */
+  read(): Promise<Tensor>;
   /** Frees the run's device buffers. */
   dispose(): void;
 }

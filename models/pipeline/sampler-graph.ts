@@ -35,10 +35,13 @@ export const COEFFICIENTS = [
   'vaeShift',
 ] as const;
 
+/** Where the graph's latent outputs land: the VAE's input space (÷ scale + shift), or as is (1, 0). */
+export type StepLatentSpace = Pick<PipelineManifest['latent'], 'scaleFactor' | 'shiftFactor'>;
+
 export function stepCoefficients(
   { coefficients: { x0, prev } }: StepPlan,
   guidance: { scale: number; rescale: number },
-  { scaleFactor, shiftFactor }: Pick<PipelineManifest['latent'], 'scaleFactor' | 'shiftFactor'>,
+  { scaleFactor, shiftFactor }: StepLatentSpace,
 ): Float32Array {
   return Float32Array.from([
     x0.x,

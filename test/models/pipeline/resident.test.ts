@@ -127,4 +127,18 @@ describe('the resident loop on the shipped shapes model', () => {
       expect([js.reads, dev.reads]).toEqual([0, 0]);
       expect([js.onDevice, dev.onDevice]).toEqual([false, true]);
     });
+
+  it("upscales as the JS loop does (the upscaler's loop on the device too, its result read once)", async () => {
+    const run = async (b: NodeBundle) =>
+      generate(await b.runtime(), b.manifest, {
+        cond: (await b.encodeText(['a small green triangle'])).hidden,
+        uncond: (await b.encodeText([''])).hidden,
+        steps: 6,
+        seed: 9,
+        upscale: true,
+      });
+    const [js, dev] = [await run(cpu), await run(resident)];
+    expect(dev.dims).toEqual([1, 3, 2 * cpu.manifest.imageSize, 2 * cpu.manifest.imageSize]);
+    expect(maxDiff(dev.data, js.data)).toBeLessThan(1e-4);
+  });
 });
