@@ -71,6 +71,7 @@ export function halfPrecisionModel(bytes: Uint8Array): Uint8Array {
   }
   for (const i of graph.input ?? []) if (!initializers.has(i.name!)) dtype.set(i.name!, 'f32');
 
+  const castAttribute = (to: Precision): OnnxTypes.IAttributeProto[] => [{ name: 'to', type: 2, i: to === 'f16' ? FLOAT16 : FLOAT }];
   const out: OnnxTypes.INodeProto[] = [];
   const casts = new Map<string, string>();
   const castTo = (name: string, to: Precision): string => {
@@ -78,13 +79,7 @@ export function halfPrecisionModel(bytes: Uint8Array): Uint8Array {
     let cast = casts.get(key);
     if (!cast) {
       cast = `${name}__${to}`;
-      out.push({
-        name: `cast_${cast}`,
-        opType: 'Cast',
-        input: [name],
-        output: [cast],
-        attribute: [{ name: 'to', type: 2, i: to === 'f16' ? FLOAT16 : FLOAT }],
-      });
+      out.push({ name: `cast_${cast}`, opType: 'Cast', input: [name], output: [cast], attribute: castAttribute(to) });
       casts.set(key, cast);
     }
     return cast;
@@ -103,7 +98,7 @@ export function halfPrecisionModel(bytes: Uint8Array): Uint8Array {
       if (!uses.has(slot)) return from;
       return dtype.get(from) === p ? from : castTo(from, p);
     });
-    if (n.opType === 'Cast') n.attribute = [{ name: 'to', type: 2, i: p === 'f16' ? FLOAT16 : FLOAT }];
+    if (n.opType === 'Cast') n.attribute = castAttribute(p);
     for (const o of n.output ?? []) dtype.set(o, p);
     out.push(n);
   }

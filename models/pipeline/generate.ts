@@ -5,7 +5,7 @@ import { createSampler, img2imgStart, parseSamplerName, type SamplerRun } from '
 import { createSchedule } from '../diffusion/schedule.ts';
 import { qSample } from '../diffusion/forward.ts';
 import { resizeBicubic } from '../image.ts';
-import { batchToImages, imagesToBatch } from './layout.ts';
+import { batchToImages, concatBatch, imagesToBatch } from './layout.ts';
 import { type StepLatentSpace, stepCoefficients } from './sampler-graph.ts';
 import type { DiffusionRuntime, PipelineManifest, ResidentRun, Tensor } from './runtime.ts';
 
@@ -35,13 +35,6 @@ export interface GenerateOptions {
 export class GenerationAbortedError extends Error {
   override readonly name = 'GenerationAbortedError';
   readonly code = 'aborted';
-}
-
-function concatBatch(a: Tensor, b: Tensor): Tensor {
-  const data = new Float32Array(a.data.length + b.data.length);
-  data.set(a.data);
-  data.set(b.data, a.data.length);
-  return { data, dims: [a.dims[0] + b.dims[0], ...a.dims.slice(1)] };
 }
 
 /** VAE latents → the diffusion space: (z − shift)·scale; and back, before decoding. */

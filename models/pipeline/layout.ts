@@ -35,3 +35,17 @@ export function imagesToBatch(images: readonly { width: number; height: number; 
   images.forEach((im, i) => hwc.set(im.data, i * w * h * c));
   return { data: nhwcToNchw(hwc, [images.length, h, w, c]), dims: [images.length, c, h, w] };
 }
+
+/** Two batches stacked along the first axis: [uncond; cond] for one guided network call. */
+export function concatBatch(
+  a: { data: Float32Array; dims: readonly number[] },
+  b: { data: Float32Array; dims: readonly number[] },
+): {
+  data: Float32Array;
+  dims: number[];
+} {
+  const data = new Float32Array(a.data.length + b.data.length);
+  data.set(a.data);
+  data.set(b.data, a.data.length);
+  return { data, dims: [a.dims[0] + b.dims[0], ...a.dims.slice(1)] };
+}

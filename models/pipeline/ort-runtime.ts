@@ -1,6 +1,7 @@
 import { GRAPHS, type GraphSpec } from '../bundle/graphs.ts';
 import { InvalidArgumentError } from '../errors.ts';
 import type { PromptTokenizer } from '../text/tokenizer.ts';
+import { concatBatch } from './layout.ts';
 import type { DiffusionRuntime, ResidentRun, ResidentStart, Tensor } from './runtime.ts';
 import { DEVICE_COPY, SAMPLER_STEP } from './sampler-graph.ts';
 
@@ -49,12 +50,6 @@ export interface BundleSessions {
 
 const onDevice = (t: OrtTensorLike) => t.location === 'gpu-buffer';
 
-function repeat(data: Float32Array, times: number): Float32Array {
-  const out = new Float32Array(data.length * times);
-  for (let k = 0; k < times; k++) out.set(data, k * data.length);
-  return out;
-}
-
 /** A DiffusionRuntime on onnxruntime sessions of a bundle's graphs (tensor names from GRAPHS). */
 export function ortRuntime(ort: OrtModuleLike, s: BundleSessions): DiffusionRuntime {
   let reads = 0;
@@ -77,26 +72,24 @@ export function ortRuntime(ort: OrtModuleLike, s: BundleSessions): DiffusionRunt
         return [[name, v instanceof Float32Array ? new ort.Tensor('float32', v, [v.length]) : new ort.Tensor('float32', v.data, v.dims)]];
       }),
     );
-  const call = async (
-    session: OrtSessionLike,
-    graph: GraphSpec,
-    inputs: Partial<Record<string, Tensor | Float32Array>>,
-    output: string,
-  ) => {
-    const outputs = await session.run(feeds(graph, inputs));
+  // One run whose one output is read and whose device outputs are all released, even when the read fails.
+  const runAndRead = async (session: OrtSessionLike, inputs: Record<string, OrtTensorLike>, output: string) => {
+    const outputs = await session.run(inputs);
     try {
       return await read(outputs[output]);
     } finally {
       release(...Object.values(outputs));
     }
   };
+  const call = (session: OrtSessionLike, graph: GraphSpec, inputs: Partial<Record<string, Tensor | Float32Array>>, output: string) =>
+    runAndRead(session, feeds(graph, inputs), output);
   const { unet, vaeDecoder, vaeEncoder, upscaler, resident } = s;
   return {
     unet: (inputs) => call(unet, GRAPHS.unet, { ...inputs }, GRAPHS.unet.outputs.out),
     decode: (latents) => call(vaeDecoder, GRAPHS.vaeDecoder, { latents }, GRAPHS.vaeDecoder.outputs.image),
     encode: vaeEncoder && ((image) => call(vaeEncoder, GRAPHS.vaeEncoder, { image }, GRAPHS.vaeEncoder.outputs.mean)),
     upscale: upscaler && ((inputs) => call(upscaler, GRAPHS.upscaler, { ...inputs }, GRAPHS.upscaler.outputs.out)),
-    resident: resident && ((start) => residentRun(ort, { unet, upscaler, vaeDecoder, ...resident }, start, read, release)),
+    resident: resident && ((start) => residentRun(ort, { unet, upscaler, vaeDecoder, ...resident }, start, { read, release, runAndRead })),
     deviceReads: () => reads,
   };
 }
@@ -110,9 +103,13 @@ async function residentRun(
   ort: OrtModuleLike,
   s: BundleSessions & { step: OrtSessionLike; copy: (rank: number) => Promise<OrtSessionLike> },
   start: ResidentStart,
-  read: (t: OrtTensorLike) => Promise<Tensor>,
-  release: (...ts: (OrtTensorLike | undefined)[]) => void,
+  device: {
+    read: (t: OrtTensorLike) => Promise<Tensor>;
+    release: (...ts: (OrtTensorLike | undefined)[]) => void;
+    runAndRead: (session: OrtSessionLike, inputs: Record<string, OrtTensorLike>, output: string) => Promise<Tensor>;
+  },
 ): Promise<ResidentRun> {
+  const { read, release, runAndRead } = device;
   const { sample, guided } = start;
   const cpu = (data: Float32Array, dims: readonly number[]) => new ort.Tensor('float32', data, dims);
   const calls = guided ? 2 * sample.dims[0] : sample.dims[0];
@@ -130,8 +127,8 @@ async function residentRun(
       }
     : { [GRAPHS.unet.inputs.context]: await toDevice(start.context) };
   const zeros = cpu(new Float32Array(sample.data.length), sample.dims);
-  const state: Record<'unetSample' | 'x' | 'x0' | 'prevLatents' | 'x0Latents', OrtTensorLike | undefined> = {
-    unetSample: cpu(repeat(sample.data, calls / sample.dims[0]), [calls, ...sample.dims.slice(1)]),
+  const state: Record<'nextSample' | 'x' | 'x0' | 'prevLatents' | 'x0Latents', OrtTensorLike | undefined> = {
+    nextSample: (({ data, dims }) => cpu(data, dims))(guided ? concatBatch(sample, sample) : sample),
     x: cpu(sample.data, sample.dims),
     x0: zeros,
     prevLatents: undefined,
@@ -148,7 +145,7 @@ async function residentRun(
     async step(timestep, coefficients, noise) {
       const out = (
         await net.run({
-          [g.inputs.sample]: state.unetSample!,
+          [g.inputs.sample]: state.nextSample!,
           [g.inputs.timestep]: cpu(new Float32Array(calls).fill(timestep), [calls]),
           ...conditions,
         })
@@ -160,23 +157,16 @@ async function residentRun(
         [io.noise]: noise ? cpu(noise, sample.dims) : zeros,
         [io.coefficients]: cpu(coefficients, [coefficients.length]),
       });
-      release(out, state.unetSample, state.x, state.x0, state.prevLatents, state.x0Latents);
+      release(out, state.nextSample, state.x, state.x0, state.prevLatents, state.x0Latents);
       Object.assign(state, {
-        unetSample: next[o.unetSample],
+        nextSample: next[o.nextSample],
         x: next[o.prev],
         x0: next[o.x0],
         prevLatents: next[o.prevLatents],
         x0Latents: next[o.x0Latents],
       });
     },
-    async decode(which) {
-      const outputs = await s.vaeDecoder.run({ [GRAPHS.vaeDecoder.inputs.latents]: latents(which) });
-      try {
-        return await read(outputs[GRAPHS.vaeDecoder.outputs.image]);
-      } finally {
-        release(...Object.values(outputs));
-      }
-    },
+    decode: (which) => runAndRead(s.vaeDecoder, { [GRAPHS.vaeDecoder.inputs.latents]: latents(which) }, GRAPHS.vaeDecoder.outputs.image),
     read: () => read(latents('sample')),
     dispose() {
       release(...Object.values(conditions), ...Object.values(state));

@@ -5,8 +5,8 @@ import { COEFFICIENTS, DEVICE_COPY, SAMPLER_STEP } from './sampler-graph.ts';
 /**
  * model_output [calls, C, H, W] (the unconditional half first when calls = 2·batch; just the conditional one
  * when calls = batch, which guidance 1 needs), sample, x0_prev and noise [batch, C, H, W], coefficients [10]
- * → prev_sample, pred_original_sample, next_unet_sample (prev_sample repeated calls/batch times: the next
- * U-Net input), and prev/x0 latents (÷ scale + shift: the VAE decoder's input).
+ * → prev_sample, pred_original_sample, next_sample (prev_sample repeated calls/batch times: the next
+ * network input), and prev/x0 latents (÷ scale + shift: the VAE decoder's input).
  */
 export function samplerStepGraph(): Uint8Array {
   const g = new OnnxGraph('sampler_step');
@@ -57,7 +57,7 @@ export function samplerStepGraph(): Uint8Array {
   const o = SAMPLER_STEP.outputs;
   g.addOutput(prev, { name: o.prev, dtype: 'float32', dims: image('batch') });
   g.addOutput(x0, { name: o.x0, dtype: 'float32', dims: image('batch') });
-  g.addOutput(op('Tile', prev, repeats), { name: o.unetSample, dtype: 'float32', dims: image('calls') });
+  g.addOutput(op('Tile', prev, repeats), { name: o.nextSample, dtype: 'float32', dims: image('calls') });
   g.addOutput(toVae(prev), { name: o.prevLatents, dtype: 'float32', dims: image('batch') });
   g.addOutput(toVae(x0), { name: o.x0Latents, dtype: 'float32', dims: image('batch') });
   return encodeModel(g);

@@ -13,7 +13,7 @@ export const SAMPLER_STEP = {
   outputs: {
     prev: 'prev_sample',
     x0: 'pred_original_sample',
-    unetSample: 'next_unet_sample',
+    nextSample: 'next_sample',
     prevLatents: 'prev_latents',
     x0Latents: 'x0_latents',
   },

@@ -73,7 +73,7 @@ describe('the sampler-step graph', () => {
               js.x0.map((v) => v / latent.scaleFactor + latent.shiftFactor),
             ),
           ).toBeLessThan(2 * tol);
-          const next = got('unetSample');
+          const next = got('nextSample');
           expect(next.length).toBe((guided ? 2 : 1) * n);
           expect(maxDiff(next.subarray(next.length - n), js.prev)).toBeLessThan(1e-4);
           if (guided) expect(maxDiff(next.subarray(0, n), js.prev)).toBeLessThan(1e-4);
