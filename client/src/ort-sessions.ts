@@ -66,6 +66,9 @@ async function sessionsOn(device: Device, download: (file: string) => Promise<Ui
     executionProviders: [device],
     ...(device === 'webgpu' ? { preferredOutputLocation: 'gpu-buffer' } : {}),
   };
+  // WebGPU's Conv needs its input channels in multiples of 4 (models/onnx/conv-channel-padding.ts).
+  const forDevice = async (bytes: Uint8Array) =>
+    device === 'webgpu' ? (await import('../../models/onnx/conv-channel-padding.ts')).padConvInputChannels(bytes) : bytes;
   let queue: Promise<unknown> = Promise.resolve();
   const create = (key: string, bytes: () => Promise<Uint8Array>) => {
     let s = sessions.get(key);
@@ -88,8 +91,10 @@ async function sessionsOn(device: Device, download: (file: string) => Promise<Ui
     },
     session: (file) =>
       precision === 'fp16' && file === GRAPHS.unet.file
-        ? create(`${file}:fp16`, async () => (await import('../../models/onnx/fp16-compute.ts')).halfPrecisionModel(await download(file)))
-        : create(file, () => download(file)),
+        ? create(`${file}:fp16`, async () =>
+            forDevice((await import('../../models/onnx/fp16-compute.ts')).halfPrecisionModel(await download(file))),
+          )
+        : create(file, async () => forDevice(await download(file))),
     built: device === 'webgpu' ? (name, bytes) => create(`built:${name}`, bytes) : undefined,
   });
   return provider('fp32');

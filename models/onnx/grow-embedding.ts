@@ -1,8 +1,8 @@
 import onnxProto from 'onnx-proto';
 import { InvalidArgumentError } from '../errors.ts';
+import { FLOAT_BYTES } from './writer.ts';
 
 const { onnx } = onnxProto;
-const BYTES: Record<number, number> = { [onnx.TensorProto.DataType.FLOAT]: 4, [onnx.TensorProto.DataType.FLOAT16]: 2 };
 
 /**
  * Append `rows` zero rows to an exported embedding table (the initializer whose name starts with
@@ -13,7 +13,7 @@ export function growEmbedding(model: Uint8Array, tablePrefix: string, rows: numb
   const m = onnx.ModelProto.decode(model);
   const table = m.graph?.initializer?.find((t) => String(t.name).startsWith(tablePrefix));
   if (!table?.rawData || table.dims?.length !== 2) throw new InvalidArgumentError('model', `no 2-D raw initializer named ${tablePrefix}*`);
-  const width = BYTES[table.dataType ?? -1];
+  const width = FLOAT_BYTES[table.dataType ?? -1];
   if (!width) throw new InvalidArgumentError('model', `${table.name}: data type ${table.dataType} is neither float32 nor float16`);
   const [n, d] = table.dims.map(Number);
   const grown = new Uint8Array((n + rows) * d * width); // IEEE zero is all zero bytes in both widths

@@ -13,6 +13,9 @@ const DATA_TYPE: Record<OnnxDType, number> = {
   int64: onnx.TensorProto.DataType.INT64,
 };
 
+/** Bytes per element of the float data types whose initializers are stored as raw data, by ONNX data type. */
+export const FLOAT_BYTES: Record<number, number> = { [onnx.TensorProto.DataType.FLOAT]: 4, [onnx.TensorProto.DataType.FLOAT16]: 2 };
+
 function attribute(name: string, value: AttributeValue): OnnxTypes.IAttributeProto {
   const T = onnx.AttributeProto.AttributeType;
   if ('f' in value) return { name, type: T.FLOAT, f: value.f };
