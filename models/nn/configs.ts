@@ -57,6 +57,11 @@ export const unetConfigSchema = z.object({
   heads: positiveInt,
   /** Width of the text hidden states for cross-attention; 0 when no level uses cross-attention. */
   contextDim: z.number().int().nonnegative(),
+  /**
+   * Transformer layers the U-Net runs over the text states before any level cross-attends (absent: none).
+   * The text encoder is frozen and contrastively trained; these layers learn what the U-Net needs from it.
+   */
+  contextLayers: z.number().int().nonnegative().optional(),
   /** Sinusoidal timestep embedding width (before the MLP). */
   timeEmbedDim: positiveInt,
   /** Embed a second scalar (the upscaler's noise-augmentation level) like the timestep and add it. */
@@ -109,6 +114,8 @@ export function validateUnetConfig(value: unknown): UnetConfig {
       throw new InvalidArgumentError(`unet.levels[${i}].attention`, 'cross-attention needs contextDim > 0');
     }
   });
+  if (c.contextLayers && c.contextDim === 0) throw new InvalidArgumentError('unet.contextLayers', 'context layers need contextDim > 0');
+  if (c.contextLayers) divisible('unet.contextDim', c.contextDim, c.heads, 'heads');
   if (c.timeEmbedDim % 2 !== 0) throw new InvalidArgumentError('unet.timeEmbedDim', `must be even, got ${c.timeEmbedDim}`);
   return c;
 }

@@ -1,5 +1,5 @@
 import type { TextEncoderConfig } from './configs.ts';
-import { attention, dense, feedForward, layerNorm, maskBias } from './layers.ts';
+import { dense, layerNorm, maskBias, transformerBlock } from './layers.ts';
 import type { Ops } from './ops.ts';
 
 /**
@@ -13,12 +13,7 @@ export function textEncoder<T>(ops: Ops<T>, cfg: TextEncoderConfig, ids: T): { h
   const positions = ops.param('position_embedding.weight', [cfg.maxLength, width], { kind: 'normal', std: 0.01 });
   let x = ops.add(ops.embedding(ids, table), positions);
   const bias = maskBias(ops, ops.tokenMask(ids, cfg.padId));
-  for (let i = 0; i < cfg.layers; i++) {
-    const name = `layers.${i}`;
-    const n1 = layerNorm(ops, `${name}.norm1`, x, width);
-    x = ops.add(x, attention(ops, `${name}.attn`, n1, n1, width, width, heads, bias));
-    x = ops.add(x, feedForward(ops, `${name}.mlp`, layerNorm(ops, `${name}.norm2`, x, width), width));
-  }
+  for (let i = 0; i < cfg.layers; i++) x = transformerBlock(ops, `layers.${i}`, x, width, heads, bias);
   const hidden = layerNorm(ops, 'final_norm', x, width);
   const pooled = dense(ops, 'text_projection', ops.selectIndex(hidden, 0), width, cfg.projectionDim, { bias: false });
   return { hidden, pooled };

@@ -1,5 +1,17 @@
 import type { UnetConfig, UnetLevel } from './configs.ts';
-import { conv, dense, downsample, groupNorm, resBlock, silu, sinusoidalEmbedding, spatialTransformer, upsample } from './layers.ts';
+import {
+  conv,
+  dense,
+  downsample,
+  groupNorm,
+  layerNorm,
+  resBlock,
+  silu,
+  sinusoidalEmbedding,
+  spatialTransformer,
+  transformerBlock,
+  upsample,
+} from './layers.ts';
 import type { Ops } from './ops.ts';
 import { InvalidArgumentError } from '../errors.ts';
 
@@ -22,6 +34,20 @@ function embedScalar<T>(ops: Ops<T>, name: string, t: T, cfg: UnetConfig, dim: n
 }
 
 /**
+ * The text states as every cross-attention reads them: with `contextLayers`, a linear map (which can take out
+ * what all tokens share) and transformer blocks trained with the U-Net, then a layer norm. Measured on the shapes
+ * CLIP: swapping the two objects' shapes in a caption moves no token's state below cosine 0.99, so the words a
+ * two-object scene turns on are a faint signal in the frozen states.
+ */
+function refineContext<T>(ops: Ops<T>, cfg: UnetConfig, states: T): T {
+  if (!cfg.contextLayers) return states;
+  const dim = cfg.contextDim;
+  let x = dense(ops, 'context.proj_in', states, dim, dim);
+  for (let i = 0; i < cfg.contextLayers; i++) x = transformerBlock(ops, `context.layers.${i}`, x, dim, cfg.heads);
+  return layerNorm(ops, 'context.norm_out', x, dim);
+}
+
+/**
  * Text-conditioned U-Net predicting the model output (ε, x₀ or v, per the bundle's prediction type).
  * Also the upscaler: with `conditionChannels` the low-res image is upsampled 2× and concatenated to the sample; with
  * `noiseLevelInput` its augmentation level is embedded like the timestep.
@@ -35,7 +61,7 @@ export function unet<T>(ops: Ops<T>, cfg: UnetConfig, inputs: UnetInputs<T>): T 
     temb = ops.add(temb, embedScalar(ops, 'noise_level_embedding', inputs.noiseLevel, cfg, tdim));
   }
   const time = { vec: temb, dim: tdim };
-  const ctx = inputs.context && cfg.contextDim > 0 ? { states: inputs.context, dim: cfg.contextDim } : undefined;
+  const ctx = inputs.context && cfg.contextDim > 0 ? { states: refineContext(ops, cfg, inputs.context), dim: cfg.contextDim } : undefined;
   const attend = (name: string, h: T, ch: number, kind: UnetLevel['attention']) => {
     if (kind === 'none') return h;
     if (kind === 'self+cross' && !ctx)

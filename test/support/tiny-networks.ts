@@ -30,6 +30,7 @@ export const TINY = {
     groups: 8,
     heads: 4,
     contextDim: 32,
+    contextLayers: 1,
     timeEmbedDim: 32,
     noiseLevelInput: false,
   }),

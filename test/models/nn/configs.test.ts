@@ -38,6 +38,10 @@ describe('network configs fail early with clear errors', () => {
     expect(() => validateUnetConfig({ ...TINY.unet, contextDim: 0 })).toThrow(
       'unet.levels[1].attention: cross-attention needs contextDim > 0',
     );
+    expect(() => validateUnetConfig({ ...TINY.upscaler, contextLayers: 1 })).toThrow(
+      'unet.contextLayers: context layers need contextDim > 0',
+    );
+    expect(() => validateUnetConfig({ ...TINY.unet, contextDim: 30 })).toThrow('unet.contextDim: 30 channels are not divisible by 4 heads');
     expect(() => validateUnetConfig({ ...TINY.unet, timeEmbedDim: 33 })).toThrow('unet.timeEmbedDim: must be even, got 33');
     const { groups: _groups, ...missing } = TINY.unet;
     expect(() => validateUnetConfig(missing)).toThrow(/unet.groups: Required/);
