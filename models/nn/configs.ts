@@ -62,6 +62,12 @@ export const unetConfigSchema = z.object({
    * The text encoder is frozen and contrastively trained; these layers learn what the U-Net needs from it.
    */
   contextLayers: z.number().int().nonnegative().optional(),
+  /**
+   * A learned embedding per position added to every spatial transformer's tokens, so attention knows where a
+   * pixel is (convolutions see neighbourhoods; zero padding leaks position only weakly) — what a caption that
+   * lays out a scene ('above', 'left of') needs. Fixes the latent size the network runs at.
+   */
+  positionEmbeddings: z.boolean().optional(),
   /** Sinusoidal timestep embedding width (before the MLP). */
   timeEmbedDim: positiveInt,
   /** Embed a second scalar (the upscaler's noise-augmentation level) like the timestep and add it. */

@@ -101,7 +101,10 @@ export function maskBias<T>(ops: Ops<T>, mask: T): T {
   return ops.reshape(ops.scale(ops.addScalar(mask, -1), 1e9), [1, 1, t]);
 }
 
-/** Spatial transformer: self-attention, optional cross-attention to `context`, feed-forward, on an image's tokens. */
+/**
+ * Spatial transformer: self-attention, optional cross-attention to `context`, feed-forward, on an image's tokens;
+ * with `positions`, a learned embedding per position is added to the tokens first.
+ */
 export function spatialTransformer<T>(
   ops: Ops<T>,
   name: string,
@@ -110,10 +113,12 @@ export function spatialTransformer<T>(
   groups: number,
   heads: number,
   context?: { states: T; dim: number },
+  positions = false,
 ): T {
   const [, h, w] = ops.shape(x);
   let t = ops.imageToTokens(groupNorm(ops, `${name}.norm`, x, channels, groups));
   t = dense(ops, `${name}.proj_in`, t, channels, channels);
+  if (positions) t = ops.add(t, ops.param(`${name}.position_embedding`, [h * w, channels], { kind: 'normal', std: 0.02 }));
   const n1 = layerNorm(ops, `${name}.norm1`, t, channels);
   t = ops.add(t, attention(ops, `${name}.attn1`, n1, n1, channels, channels, heads));
   if (context) {

@@ -66,7 +66,7 @@ export function unet<T>(ops: Ops<T>, cfg: UnetConfig, inputs: UnetInputs<T>): T 
     if (kind === 'none') return h;
     if (kind === 'self+cross' && !ctx)
       throw new InvalidArgumentError('inputs.context', 'this U-Net cross-attends to text; pass the text hidden states');
-    return spatialTransformer(ops, name, h, ch, groups, heads, kind === 'self+cross' ? ctx : undefined);
+    return spatialTransformer(ops, name, h, ch, groups, heads, kind === 'self+cross' ? ctx : undefined, cfg.positionEmbeddings);
   };
 
   let x = inputs.sample;

@@ -31,6 +31,7 @@ export const TINY = {
     heads: 4,
     contextDim: 32,
     contextLayers: 1,
+    positionEmbeddings: true,
     timeEmbedDim: 32,
     noiseLevelInput: false,
   }),
