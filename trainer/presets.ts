@@ -49,7 +49,12 @@ export interface Preset {
   defaults: { steps: number; guidance: number; sampler: 'dpmpp-2m' | 'ddim' | 'ddpm' | 'euler-a' };
   /** Prompts the page offers to click, chosen from the eval (what the model draws best). */
   examples?: string[];
-  stages: { clip: StageSchedule; vae: StageSchedule; unet: StageSchedule };
+  stages: {
+    /** `twins`: half of each batch are hard negatives of the other half (`Dataset.twin`), where the data has them. */
+    clip: StageSchedule & { twins?: boolean };
+    vae: StageSchedule;
+    unet: StageSchedule;
+  };
   eval: { prompts: number; guidanceScales: number[]; steps: number };
 }
 

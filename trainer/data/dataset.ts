@@ -20,6 +20,12 @@ export interface Dataset {
   source: DataSource;
   imageSize: number;
   samples: Sample[];
+  /**
+   * A hard negative for contrastive training: sample `index` changed in one thing its caption names (two
+   * objects' shapes or colours swapped, the relation reversed, …), rendered; undefined where there is none.
+   * Only datasets that generate their images have it.
+   */
+  twin?(index: number, rand: () => number): Sample | undefined;
   /** Problems found while loading (unreadable file, missing caption, …), counted, never fatal. */
   skipped: Record<string, number>;
 }

@@ -180,7 +180,63 @@ export function shapesDataset(
     samples: scenes.map((s) => ({ image: renderScene(s, imageSize), caption: caption(s) })),
     scenes,
     skipped: {},
+    twin(index, rand) {
+      const t = twinScene(scenes[index], rand);
+      return t && { image: renderScene(t, imageSize), caption: caption(t) };
+    },
   };
+}
+
+const OPPOSITE: Record<Relation, Relation> = { above: 'below', below: 'above', 'left of': 'right of', 'right of': 'left of' };
+
+/**
+ * The scene changed in exactly what a frozen contrastive text encoder tends to blur: for two objects, their
+ * shapes or colours swapped or their places swapped (the relation reversed); for one, another shape. Undefined
+ * when the change would not change the caption or would make a held-out combination (never trained on).
+ */
+export function twinScene(scene: ShapeScene, rand: () => number): ShapeScene | undefined {
+  const [a, b] = scene.objects;
+  let twin: ShapeScene;
+  if (!b || !scene.relation)
+    twin = {
+      objects: [
+        {
+          ...a,
+          shape: pick(
+            rand,
+            SHAPES.filter((s) => s !== a.shape),
+          ),
+        },
+      ],
+    };
+  else {
+    const kind = pick(rand, ['shapes', 'colours', 'places'] as const);
+    if (kind === 'shapes')
+      twin = {
+        relation: scene.relation,
+        objects: [
+          { ...a, shape: b.shape },
+          { ...b, shape: a.shape },
+        ],
+      };
+    else if (kind === 'colours')
+      twin = {
+        relation: scene.relation,
+        objects: [
+          { ...a, colour: b.colour },
+          { ...b, colour: a.colour },
+        ],
+      };
+    else
+      twin = {
+        relation: OPPOSITE[scene.relation],
+        objects: [
+          { ...a, cx: b.cx, cy: b.cy },
+          { ...b, cx: a.cx, cy: a.cy },
+        ],
+      };
+  }
+  return caption(twin) === caption(scene) || isHeldOutCombination(twin) ? undefined : twin;
 }
 
 export interface DetectedObject {

@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { GRAPHS } from '../../models/bundle/graphs.ts';
 import { join } from 'node:path';
-import { mixSeed } from '../../models/diffusion/rng.ts';
+import { createUniformRng, mixSeed } from '../../models/diffusion/rng.ts';
 import { imageEncoder } from '../../models/nn/image-encoder.ts';
 import type { Ops } from '../../models/nn/ops.ts';
 import { textEncoder } from '../../models/nn/text-encoder.ts';
@@ -76,6 +76,7 @@ export function clipObjective(ctx: RunContext, ds: Dataset): Objective {
   const b = ctx.preset.stages.clip.batchSize;
   const s = ctx.preset.imageSize;
   const tok = ctx.tokenizer();
+  const twins = ctx.preset.stages.clip.twins === true && ds.twin !== undefined;
   return {
     name: 'clip',
     inputs: {
@@ -94,13 +95,19 @@ export function clipObjective(ctx: RunContext, ds: Dataset): Objective {
     },
     batch(step) {
       const idx = batchIndices(ds.samples.length, b, mixSeed(ctx.seed, 1), step);
-      const caps = idx.map((i) => ds.samples[i].caption);
+      // With twins, the second half is the first half's hard negatives (an ordinary sample where one has none).
+      const rand = createUniformRng(mixSeed(ctx.seed, 2, step));
+      const half = Math.floor(b / 2);
+      const samples = idx.map((i, k) => (twins && k >= half ? (ds.twin!(idx[k - half], rand) ?? ds.samples[i]) : ds.samples[i]));
+      const caps = samples.map((sample) => sample.caption);
       const targets = new Float32Array(b * b);
       caps.forEach((a, i) => {
         const same = caps.filter((c) => c === a).length;
         caps.forEach((c, j) => (targets[i * b + j] = c === a ? 1 / same : 0));
       });
-      return { ids: Int32Array.from(tok.encodeBatch(caps)), images: imageData(ds, idx), targets };
+      const images = new Float32Array(b * s * s * 3);
+      samples.forEach((sample, k) => images.set(sample.image.data, k * s * s * 3));
+      return { ids: Int32Array.from(tok.encodeBatch(caps)), images, targets };
     },
   };
 }

@@ -8,8 +8,11 @@ import {
   parseCaption,
   renderScene,
   scoreScene,
+  shapesDataset,
   splitScene,
+  twinScene,
 } from '../../../trainer/data/shapes.ts';
+import { createUniformRng } from '../../../models/diffusion/rng.ts';
 import { trainTokenizer } from '../../../trainer/tokenizer-train.ts';
 
 describe('the shapes detector on real renders', () => {
@@ -76,6 +79,47 @@ describe('captions', () => {
     }
     for (const text of ['a red circle', 'a large red circle next to a small blue square', 'A large red circle', 'a large red circle '])
       expect(parseCaption(text), text).toBeUndefined();
+  });
+});
+
+describe('twins (hard negatives for the contrastive encoders)', () => {
+  it('change one thing the caption names — two shapes swapped, two colours swapped or the relation reversed; one object another shape — and never make a held-out combination', () => {
+    const rand = createUniformRng(9);
+    const kinds = new Set<string>();
+    const sorted = (xs: string[]) => [...xs].sort().join();
+    for (let i = 0; i < 400; i++) {
+      const scene = splitScene(3, i, { maxObjects: 2 }, 'ordinary');
+      const twin = twinScene(scene, rand);
+      if (!twin) continue;
+      expect(caption(twin)).not.toBe(caption(scene));
+      expect(isHeldOutCombination(twin)).toBe(false);
+      const [a, b] = scene.objects;
+      const [ta, tb] = twin.objects;
+      if (!b) {
+        expect([ta.colour, ta.size, ta.cx, ta.cy]).toEqual([a.colour, a.size, a.cx, a.cy]);
+        expect(ta.shape).not.toBe(a.shape);
+        kinds.add('shape');
+        continue;
+      }
+      // The same attributes in the scene; only their pairing or the layout moved.
+      expect(sorted(twin.objects.map((o) => o.shape))).toBe(sorted(scene.objects.map((o) => o.shape)));
+      expect(sorted(twin.objects.map((o) => o.colour))).toBe(sorted(scene.objects.map((o) => o.colour)));
+      expect([ta.size, tb.size]).toEqual([a.size, b.size]);
+      const kind =
+        twin.relation !== scene.relation ? 'places' : ta.shape !== a.shape ? 'shapes' : ta.colour !== a.colour ? 'colours' : 'none';
+      expect(kind).not.toBe('none');
+      if (kind === 'places') expect([ta.cx, ta.cy, tb.cx, tb.cy]).toEqual([b.cx, b.cy, a.cx, a.cy]);
+      kinds.add(kind);
+    }
+    expect([...kinds].sort()).toEqual(['colours', 'places', 'shape', 'shapes']);
+  });
+
+  it("a dataset's twin is rendered as its caption says (the detector reads it right)", () => {
+    const ds = shapesDataset(4, 40, 48, { maxObjects: 2 });
+    const rand = createUniformRng(2);
+    const twins = ds.scenes.map((_, i) => ds.twin!(i, rand)).filter((t) => t !== undefined);
+    expect(twins.length).toBeGreaterThan(30);
+    for (const t of twins) expect(scoreScene(t.image, parseCaption(t.caption)!).all, t.caption).toBe(true);
   });
 });
 
