@@ -68,6 +68,12 @@ export const unetConfigSchema = z.object({
    * lays out a scene ('above', 'left of') needs. Fixes the latent size the network runs at.
    */
   positionEmbeddings: z.boolean().optional(),
+  /**
+   * The (refined) text states averaged over tokens, through an MLP, added to the timestep embedding: every
+   * ResBlock then sees what the whole caption says about the whole picture (which axis two objects lie on, which
+   * goes first), which cross-attention would have to route pixel by pixel.
+   */
+  pooledContext: z.boolean().optional(),
   /** Sinusoidal timestep embedding width (before the MLP). */
   timeEmbedDim: positiveInt,
   /** Embed a second scalar (the upscaler's noise-augmentation level) like the timestep and add it. */
@@ -121,6 +127,7 @@ export function validateUnetConfig(value: unknown): UnetConfig {
     }
   });
   if (c.contextLayers && c.contextDim === 0) throw new InvalidArgumentError('unet.contextLayers', 'context layers need contextDim > 0');
+  if (c.pooledContext && c.contextDim === 0) throw new InvalidArgumentError('unet.pooledContext', 'a pooled context needs contextDim > 0');
   if (c.contextLayers) divisible('unet.contextDim', c.contextDim, c.heads, 'heads');
   if (c.timeEmbedDim % 2 !== 0) throw new InvalidArgumentError('unet.timeEmbedDim', `must be even, got ${c.timeEmbedDim}`);
   return c;

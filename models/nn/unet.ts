@@ -47,6 +47,13 @@ function refineContext<T>(ops: Ops<T>, cfg: UnetConfig, states: T): T {
   return layerNorm(ops, 'context.norm_out', x, dim);
 }
 
+/** Mean over tokens (padding included: the encoder's padding states carry the caption too), then an MLP to [N, dim]. */
+function embedPooledContext<T>(ops: Ops<T>, states: T, contextDim: number, dim: number): T {
+  const [, tokens] = ops.shape(states);
+  const pooled = ops.scale(ops.sum(states, 1), 1 / tokens);
+  return dense(ops, 'context_embedding.linear_2', silu(ops, dense(ops, 'context_embedding.linear_1', pooled, contextDim, dim)), dim, dim);
+}
+
 /**
  * Text-conditioned U-Net predicting the model output (ε, x₀ or v, per the bundle's prediction type).
  * Also the upscaler: with `conditionChannels` the low-res image is upsampled 2× and concatenated to the sample; with
@@ -60,12 +67,16 @@ export function unet<T>(ops: Ops<T>, cfg: UnetConfig, inputs: UnetInputs<T>): T 
     if (!inputs.noiseLevel) throw new InvalidArgumentError('inputs.noiseLevel', 'this U-Net embeds a noise level; pass one per item');
     temb = ops.add(temb, embedScalar(ops, 'noise_level_embedding', inputs.noiseLevel, cfg, tdim));
   }
-  const time = { vec: temb, dim: tdim };
   const ctx = inputs.context && cfg.contextDim > 0 ? { states: refineContext(ops, cfg, inputs.context), dim: cfg.contextDim } : undefined;
+  const needsText = () => new InvalidArgumentError('inputs.context', 'this U-Net reads the text; pass the text hidden states');
+  if (cfg.pooledContext) {
+    if (!ctx) throw needsText();
+    temb = ops.add(temb, embedPooledContext(ops, ctx.states, ctx.dim, tdim));
+  }
+  const time = { vec: temb, dim: tdim };
   const attend = (name: string, h: T, ch: number, kind: UnetLevel['attention']) => {
     if (kind === 'none') return h;
-    if (kind === 'self+cross' && !ctx)
-      throw new InvalidArgumentError('inputs.context', 'this U-Net cross-attends to text; pass the text hidden states');
+    if (kind === 'self+cross' && !ctx) throw needsText();
     return spatialTransformer(ops, name, h, ch, groups, heads, kind === 'self+cross' ? ctx : undefined, cfg.positionEmbeddings);
   };
 

@@ -32,6 +32,7 @@ export const TINY = {
     contextDim: 32,
     contextLayers: 1,
     positionEmbeddings: true,
+    pooledContext: true,
     timeEmbedDim: 32,
     noiseLevelInput: false,
   }),

@@ -5,7 +5,7 @@ import { shapesDataset, type ShapeScene } from './shapes.ts';
 
 export type DataSpec =
   /** `heldOutCombinations`: scenes with attribute combinations no training scene has (HELD_OUT_COMBINATIONS). */
-  | { kind: 'shapes'; count: number; heldOut: number; maxObjects: 1 | 2; heldOutCombinations?: number }
+  | { kind: 'shapes'; count: number; heldOut: number; maxObjects: 1 | 2; twoObjectShare?: number; heldOutCombinations?: number }
   | { kind: 'emoji'; heldOut: number }
   | { kind: 'folder'; path: string; heldOut: number };
 
@@ -32,7 +32,7 @@ function split(all: Dataset, isHeldOut: (i: number) => boolean): SplitData {
  */
 export async function loadPresetData(spec: DataSpec, seed: number, size: number): Promise<SplitData> {
   if (spec.kind === 'shapes') {
-    const opts = { maxObjects: spec.maxObjects };
+    const opts = { maxObjects: spec.maxObjects, twoObjectShare: spec.twoObjectShare };
     return {
       train: shapesDataset(seed, spec.count, size, opts),
       heldOut: shapesDataset(seed, spec.heldOut, size, opts, spec.count),

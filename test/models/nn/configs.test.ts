@@ -41,6 +41,9 @@ describe('network configs fail early with clear errors', () => {
     expect(() => validateUnetConfig({ ...TINY.upscaler, contextLayers: 1 })).toThrow(
       'unet.contextLayers: context layers need contextDim > 0',
     );
+    expect(() => validateUnetConfig({ ...TINY.upscaler, pooledContext: true })).toThrow(
+      'unet.pooledContext: a pooled context needs contextDim > 0',
+    );
     expect(() => validateUnetConfig({ ...TINY.unet, contextDim: 30 })).toThrow('unet.contextDim: 30 channels are not divisible by 4 heads');
     expect(() => validateUnetConfig({ ...TINY.unet, timeEmbedDim: 33 })).toThrow('unet.timeEmbedDim: must be even, got 33');
     const { groups: _groups, ...missing } = TINY.unet;
@@ -57,7 +60,7 @@ describe('network configs fail early with clear errors', () => {
   it('missing U-Net inputs are typed errors, not tfjs failures', () => {
     const { ops } = flopCounter();
     expect(() => unet(ops, TINY.unet, { sample: { shape: [1, 8, 8, 4] }, timestep: { shape: [1] } })).toThrow(
-      /inputs.context: this U-Net cross-attends/,
+      /inputs.context: this U-Net reads the text; pass the text hidden states/,
     );
     expect(() =>
       unet(ops, TINY.upscaler, { sample: { shape: [1, 16, 16, 3] }, timestep: { shape: [1] }, noiseLevel: { shape: [1] } }),

@@ -82,6 +82,17 @@ describe('captions', () => {
   });
 });
 
+describe('the share of two-object scenes', () => {
+  it('follows twoObjectShare (binomial 4σ over 600 scenes)', () => {
+    for (const share of [0.25, 0.75, 1]) {
+      const two = Array.from({ length: 600 }, (_, i) => generateScene(21, i, { maxObjects: 2, twoObjectShare: share })).filter(
+        (s) => s.objects.length === 2,
+      ).length;
+      expect(Math.abs(two / 600 - share), `share ${share}`).toBeLessThanOrEqual(4 * Math.sqrt((share * (1 - share)) / 600));
+    }
+  });
+});
+
 describe('twins (hard negatives for the contrastive encoders)', () => {
   it('change one thing the caption names — two shapes swapped, two colours swapped or the relation reversed; one object another shape — and never make a held-out combination', () => {
     const rand = createUniformRng(9);
