@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -173,6 +173,20 @@ describe('training learns (shapes-tiny, default engine)', () => {
     const before = await heldOutLoss(objective);
     const after = await heldOutLoss(objective, mutant);
     expect(after, `${before} → ${after}`).toBeGreaterThan(0.7 * before);
+  });
+
+  it('the U-Net stage logs composition on held-out scenes by the ground-truth detector at its last step', () => {
+    const lines = readFileSync(join(dir, 'unet', 'composition.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const last = lines.at(-1);
+    expect(last).toMatchObject({ step: ctx.preset.stages.unet.steps, guidance: ctx.preset.defaults.guidance, scenes: 64 });
+    // shapes-tiny has one object per scene: the two-object share is absent, not 0.
+    expect(last.oneObject).toBe(last.accuracy);
+    expect(last.twoObjects).toBeUndefined();
+    expect(last.accuracy).toBeGreaterThanOrEqual(0);
+    expect(last.accuracy).toBeLessThanOrEqual(1);
   });
 
   it('U-Net: follows the prompt — "red" prompts draw redder pictures than "blue" ones, seed for seed', async () => {

@@ -381,3 +381,13 @@ export function scoreScene(img: FloatImage, scene: ShapeScene): SceneScore {
   }
   return { colourShape, size, position, all: size && position };
 }
+
+/** Share of scenes fully right (every object's colour, shape and size, and the relation), overall and by object count. */
+export function compositionByObjects(images: FloatImage[], scenes: ShapeScene[]) {
+  const right = images.map((im, i) => scoreScene(im, scenes[i]).all);
+  const share = (n?: number) => {
+    const idx = scenes.flatMap((s, i) => (n === undefined || s.objects.length === n ? [i] : []));
+    return idx.length ? idx.filter((i) => right[i]).length / idx.length : undefined;
+  };
+  return { scenes: scenes.length, accuracy: share() as number, oneObject: share(1), twoObjects: share(2) };
+}

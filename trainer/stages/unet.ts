@@ -1,4 +1,5 @@
 import * as ort from 'onnxruntime-node';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSchedule } from '../../models/diffusion/schedule.ts';
 import { createUniformRng, mixSeed } from '../../models/diffusion/rng.ts';
@@ -9,6 +10,7 @@ import { DIFFUSION_CONVENTIONS, UPSCALE_CONVENTIONS, type Manifest } from '../..
 import { writeAtomic } from '../checkpoint.ts';
 import type { RunContext, StageSummary } from '../context.ts';
 import { batchIndices } from '../data/dataset.ts';
+import { compositionByObjects } from '../data/shapes.ts';
 import { encodePng } from '../../node/png.ts';
 import { noisedBatch } from '../diffusion-loss.ts';
 import { trainLoop } from '../loop.ts';
@@ -107,6 +109,26 @@ export function promptStates(ctx: RunContext, prompts: string[]): Promise<Float3
   );
 }
 
+/** Held-out scenes the composition probe draws at every sample step: two batches, enough to see a trend. */
+const PROBE_SCENES = 64;
+const PROBE_BATCH = 32;
+
+/** The first held-out scenes and their text states, when the data has ground truth (synthetic shapes). */
+async function compositionProbe(ctx: RunContext) {
+  const { heldOut } = await ctx.data();
+  if (!heldOut.scenes?.length) return undefined;
+  const scenes = heldOut.scenes.slice(0, PROBE_SCENES);
+  const captions = heldOut.samples.slice(0, scenes.length).map((s) => s.caption);
+  return {
+    scenes,
+    cond: await promptStates(ctx, captions),
+    uncond: await promptStates(
+      ctx,
+      captions.map(() => ''),
+    ),
+  };
+}
+
 export async function unetStage(ctx: RunContext): Promise<StageSummary> {
   const dir = ctx.stageDir('unet');
   const p = ctx.preset;
@@ -125,24 +147,40 @@ export async function unetStage(ctx: RunContext): Promise<StageSummary> {
   const decoder = await inferenceSession(exportVaeDecoder(ctx.configs().vae, p.imageSize, vae.weights));
   const manifest = pipelineManifest(ctx, vae.meta.scaleFactor as number);
 
+  const probe = await compositionProbe(ctx);
+
   const sampleGrid = async (step: number, file: string) => {
     const net = await inferenceSession(exportUnet(cfg, h, T, engine.weights('unet', 'ema')));
     const runtime = ortRuntime(ort, { unet: net, vaeDecoder: decoder });
-    const dims = [prompts.length, T, D];
-    const rows = [];
-    for (const guidance of [1, p.defaults.guidance]) {
+    const draw = async (c: Float32Array, u: Float32Array, guidance: number, seed: number) => {
+      const dims = [c.length / (T * D), T, D];
       const out = await generate(runtime, manifest, {
-        cond: { data: cond, dims },
-        uncond: { data: uncond, dims },
-        seed: 1234,
+        cond: { data: c, dims },
+        uncond: { data: u, dims },
+        seed,
         guidance,
         steps: p.defaults.steps,
       });
-      rows.push(...batchToImages(out.data, out.dims));
-    }
-    await net.release();
+      return batchToImages(out.data, out.dims);
+    };
+    const rows = [];
+    for (const guidance of [1, p.defaults.guidance]) rows.push(...(await draw(cond, uncond, guidance, 1234)));
     writeAtomic(join(dir, file), encodePng(imageGrid(rows, prompts.length)));
     ctx.log(`\nunet: sample grid at step ${step} → ${join(dir, file)} (rows: guidance 1, ${p.defaults.guidance})`);
+    if (probe) {
+      const images = [];
+      for (let i = 0; i < probe.scenes.length; i += PROBE_BATCH) {
+        const [a, b] = [i * T * D, Math.min(i + PROBE_BATCH, probe.scenes.length) * T * D];
+        images.push(...(await draw(probe.cond.subarray(a, b), probe.uncond.subarray(a, b), p.defaults.guidance, 99 + i)));
+      }
+      const line = { step, guidance: p.defaults.guidance, ...compositionByObjects(images, probe.scenes) };
+      appendFileSync(join(dir, 'composition.jsonl'), `${JSON.stringify(line)}\n`);
+      const pct = (x: number | undefined) => (x === undefined ? '–' : `${(100 * x).toFixed(1)} %`);
+      ctx.log(
+        `unet: composition at step ${step} (ground-truth detector, ${probe.scenes.length} held-out scenes, EMA, guidance ${line.guidance}): ${pct(line.accuracy)} fully right; one object ${pct(line.oneObject)}, two objects ${pct(line.twoObjects)}`,
+      );
+    }
+    await net.release();
   };
 
   const result = await trainLoop({

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { loadTokenizer } from '../../../models/text/tokenizer.ts';
 import {
   caption,
+  compositionByObjects,
   generateScene,
   HELD_OUT_COMBINATIONS,
   isHeldOutCombination,
@@ -79,6 +80,31 @@ describe('captions', () => {
     }
     for (const text of ['a red circle', 'a large red circle next to a small blue square', 'A large red circle', 'a large red circle '])
       expect(parseCaption(text), text).toBeUndefined();
+  });
+});
+
+describe('compositionByObjects', () => {
+  it("scores real renders fully right, split by object count; another scene's render is wrong", () => {
+    const scenes = Array.from({ length: 40 }, (_, i) => generateScene(23, i, { maxObjects: 2 }));
+    const real = scenes.map((s) => renderScene(s, 48));
+    const ones = scenes.filter((s) => s.objects.length === 1).length;
+    expect(ones).toBeGreaterThan(5);
+    expect(compositionByObjects(real, scenes)).toEqual({ scenes: 40, accuracy: 1, oneObject: 1, twoObjects: 1 });
+    const shifted = compositionByObjects([...real.slice(1), real[0]], scenes);
+    expect(shifted.accuracy).toBeLessThan(0.1);
+    // One-object data has no two-object share.
+    const single = scenes.filter((s) => s.objects.length === 1);
+    expect(
+      compositionByObjects(
+        single.map((s) => renderScene(s, 48)),
+        single,
+      ),
+    ).toEqual({
+      scenes: ones,
+      accuracy: 1,
+      oneObject: 1,
+      twoObjects: undefined,
+    });
   });
 });
 
