@@ -29,6 +29,8 @@ describe('npm run eval', () => {
       composition: {
         accuracy: number;
         scenes: number;
+        twoObjectScenes: number;
+        byObjects: { oneObject?: number; twoObjects?: number };
         detectorOnReal: { heldOut: number };
         byGuidance: { guidance: number; accuracy: number }[];
       };
@@ -51,6 +53,11 @@ describe('npm run eval', () => {
     const defaultGuidance = parseManifest(JSON.parse(readFileSync(join(ROOT, 'models/bundles/shapes/manifest.json'), 'utf8'))).diffusion
       .defaults.guidance;
     expect(report.composition.accuracy).toBe(report.composition.byGuidance.find((g) => g.guidance === defaultGuidance)!.accuracy);
+    // Split by object count, the shares add back up to the whole.
+    const { scenes, twoObjectScenes, byObjects } = report.composition;
+    const weighted = (byObjects.oneObject ?? 0) * (scenes - twoObjectScenes) + (byObjects.twoObjects ?? 0) * twoObjectScenes;
+    expect(weighted / scenes).toBeCloseTo(report.composition.accuracy, 9);
+    expect(byObjects.twoObjects === undefined).toBe(twoObjectScenes === 0);
 
     // The shipped upscaler must beat bicubic on the held-out 2× ground truth, at its default steps.
     const up = report.upscaler;

@@ -7,7 +7,7 @@ import { downscale, resizeBicubic, type FloatImage } from '../../models/image.ts
 import { writeAtomic } from '../checkpoint.ts';
 import type { RunContext, StageSummary } from '../context.ts';
 import { encodePng } from '../../node/png.ts';
-import { scoreScene, type ShapeScene } from '../data/shapes.ts';
+import { compositionByObjects, scoreScene, type ShapeScene } from '../data/shapes.ts';
 import type { SplitData } from '../data/preset-data.ts';
 import type { Preset } from '../presets.ts';
 import { openBundle, type NodeBundle } from '../../node/bundle.ts';
@@ -131,7 +131,10 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
       const scores = images.map((im, i) => scoreScene(im, o.scenes![i]));
       row.colourShapeAccuracy = mean(scores.map((s) => +s.colourShape));
       row.positionAccuracy = mean(scores.map((s) => +(s.colourShape && s.position)));
-      row.accuracy = mean(scores.map((s) => +s.all));
+      const byObjects = compositionByObjects(images, o.scenes);
+      row.accuracy = byObjects.accuracy;
+      if (byObjects.oneObject !== undefined) row.oneObjectAccuracy = byObjects.oneObject;
+      if (byObjects.twoObjects !== undefined) row.twoObjectAccuracy = byObjects.twoObjects;
     }
     if (o.combinations) {
       const c = o.combinations;
@@ -291,12 +294,19 @@ function compositionReport(o: EvalOptions, sweep: Record<string, number>[], defa
     accuracy: at.accuracy,
     scenes: o.scenes!.length,
     twoObjectScenes: o.scenes!.filter((s) => s.objects.length === 2).length,
+    byObjects: { oneObject: at.oneObjectAccuracy, twoObjects: at.twoObjectAccuracy },
     heldOutCombinations: o.combinations ? { accuracy: at.heldOutCombinationsAccuracy, scenes: o.combinations.scenes.length } : undefined,
     detectorOnReal: {
       heldOut: onReal(o.real, o.scenes!),
       heldOutCombinations: o.combinations ? onReal(o.combinations.real, o.combinations.scenes) : undefined,
     },
-    byGuidance: sweep.map((r) => ({ guidance: r.guidance, accuracy: r.accuracy, heldOutCombinations: r.heldOutCombinationsAccuracy })),
+    byGuidance: sweep.map((r) => ({
+      guidance: r.guidance,
+      accuracy: r.accuracy,
+      oneObject: r.oneObjectAccuracy,
+      twoObjects: r.twoObjectAccuracy,
+      heldOutCombinations: r.heldOutCombinationsAccuracy,
+    })),
   };
 }
 
