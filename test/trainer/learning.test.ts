@@ -24,6 +24,7 @@ import { upscalerObjective } from '../../trainer/stages/upscaler.ts';
 import { vaeObjective } from '../../trainer/stages/vae.ts';
 import { loadWeights } from '../../trainer/weights-io.ts';
 import { runCli } from '../support/cli.ts';
+import { decodeImage } from '../../node/png.ts';
 
 /**
  * Does training learn? One shapes-tiny run of every training stage on the default engine, then each stage's
@@ -187,6 +188,8 @@ describe('training learns (shapes-tiny, default engine)', () => {
     expect(last.twoObjects).toBeUndefined();
     expect(last.accuracy).toBeGreaterThanOrEqual(0);
     expect(last.accuracy).toBeLessThanOrEqual(1);
+    const chart = decodeImage(readFileSync(join(dir, 'unet', 'composition.png')));
+    expect([chart.width, chart.height]).toEqual([480, 240]);
   });
 
   it('U-Net: follows the prompt — "red" prompts draw redder pictures than "blue" ones, seed for seed', async () => {

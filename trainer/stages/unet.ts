@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSchedule } from '../../models/diffusion/schedule.ts';
 import { createUniformRng, mixSeed } from '../../models/diffusion/rng.ts';
@@ -17,6 +17,7 @@ import { trainLoop } from '../loop.ts';
 import type { Objective } from '../objective.ts';
 import { inferenceSession, textStates } from '../ort/inference.ts';
 import { imageGrid } from '../report/grid.ts';
+import { type Series, seriesChart } from '../report/plot.ts';
 import type { Preset } from '../presets.ts';
 import { loadWeights, saveWeights } from '../weights-io.ts';
 import { loadLatents, type LatentSet } from './latents.ts';
@@ -129,6 +130,27 @@ async function compositionProbe(ctx: RunContext) {
   };
 }
 
+/**
+ * The probe's learning curve: fully right (red), one-object (green) and two-object scenes (blue) against step,
+ * grey line at 0.9. A step probed twice (a resumed run repeats its last sample step) keeps its latest line.
+ */
+function compositionChart(jsonl: string) {
+  const byStep = new Map<number, ReturnType<typeof compositionByObjects> & { step: number }>();
+  for (const l of jsonl.trim().split('\n')) {
+    const r = JSON.parse(l);
+    byStep.set(r.step, r);
+  }
+  const rows = [...byStep.values()].sort((a, b) => a.step - b.step);
+  const series: Series[] = [{ values: rows.map((r) => r.accuracy), rgb: [0.85, 0.15, 0.1] }];
+  if (rows.every((r) => r.oneObject !== undefined)) series.push({ values: rows.map((r) => r.oneObject!), rgb: [0.1, 0.6, 0.2] });
+  if (rows.every((r) => r.twoObjects !== undefined)) series.push({ values: rows.map((r) => r.twoObjects!), rgb: [0.1, 0.3, 0.9] });
+  return seriesChart(
+    rows.map((r) => r.step),
+    series,
+    0.9,
+  );
+}
+
 export async function unetStage(ctx: RunContext): Promise<StageSummary> {
   const dir = ctx.stageDir('unet');
   const p = ctx.preset;
@@ -174,7 +196,9 @@ export async function unetStage(ctx: RunContext): Promise<StageSummary> {
         images.push(...(await draw(probe.cond.subarray(a, b), probe.uncond.subarray(a, b), p.defaults.guidance, 99 + i)));
       }
       const line = { step, guidance: p.defaults.guidance, ...compositionByObjects(images, probe.scenes) };
-      appendFileSync(join(dir, 'composition.jsonl'), `${JSON.stringify(line)}\n`);
+      const log = join(dir, 'composition.jsonl');
+      appendFileSync(log, `${JSON.stringify(line)}\n`);
+      writeAtomic(join(dir, 'composition.png'), encodePng(compositionChart(readFileSync(log, 'utf8'))));
       const pct = (x: number | undefined) => (x === undefined ? '–' : `${(100 * x).toFixed(1)} %`);
       ctx.log(
         `unet: composition at step ${step} (ground-truth detector, ${probe.scenes.length} held-out scenes, EMA, guidance ${line.guidance}): ${pct(line.accuracy)} fully right; one object ${pct(line.oneObject)}, two objects ${pct(line.twoObjects)}`,
