@@ -21,6 +21,11 @@ export const imageEncoderConfigSchema = z.object({
   channels: z.array(positiveInt).min(1),
   groups: positiveInt,
   projectionDim: positiveInt,
+  /**
+   * Project the whole last feature map, flattened, instead of its average over positions: the embedding then
+   * sees where things are, so the contrastive loss can teach the text tower which object is above which.
+   */
+  positionalPool: z.boolean().optional(),
 });
 export type ImageEncoderConfig = z.infer<typeof imageEncoderConfigSchema>;
 

@@ -2,7 +2,10 @@ import type { ImageEncoderConfig } from './configs.ts';
 import { conv, dense, downsample, groupNorm, resBlock, silu } from './layers.ts';
 import type { Ops } from './ops.ts';
 
-/** CLIP image tower: a small residual CNN, global average pool, linear projection to the shared space. */
+/**
+ * CLIP image tower: a small residual CNN, global average pool (or, with `positionalPool`, the flattened map),
+ * linear projection to the shared space.
+ */
 export function imageEncoder<T>(ops: Ops<T>, cfg: ImageEncoderConfig, image: T): T {
   const { channels, groups } = cfg;
   let h = conv(ops, 'conv_in', image, cfg.inChannels, channels[0], 3);
@@ -13,5 +16,8 @@ export function imageEncoder<T>(ops: Ops<T>, cfg: ImageEncoderConfig, image: T):
     ch = next;
   });
   h = silu(ops, groupNorm(ops, 'norm_out', h, ch, groups));
-  return dense(ops, 'projection', ops.globalAvgPool(h), ch, cfg.projectionDim, { bias: false });
+  if (!cfg.positionalPool) return dense(ops, 'projection', ops.globalAvgPool(h), ch, cfg.projectionDim, { bias: false });
+  const side = cfg.imageSize / 2 ** channels.length;
+  const flat = ops.reshape(ops.imageToTokens(h), [side * side * ch]);
+  return dense(ops, 'projection', flat, side * side * ch, cfg.projectionDim, { bias: false });
 }

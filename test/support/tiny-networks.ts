@@ -102,6 +102,12 @@ export function networkCases(batch = 2): NetworkCase[] {
       exportOnnx: (w, o) => exportImageEncoder(image, w, o),
     },
     {
+      name: 'image_encoder_positional',
+      inputs: { pixel_values: normal(8, [batch, 16, 16, 3]) },
+      run: (ops, x) => ({ image_embeds: imageEncoder(ops, { ...image, positionalPool: true }, x.pixel_values) }),
+      exportOnnx: (w, o) => exportImageEncoder({ ...image, positionalPool: true }, w, o),
+    },
+    {
       name: 'vae_encoder',
       inputs: { sample: normal(2, [batch, 16, 16, 3]) },
       run: (ops, x) => {
