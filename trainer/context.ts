@@ -13,7 +13,7 @@ import {
   type UnetConfig,
   type VaeConfig,
 } from '../models/nn/configs.ts';
-import type { Dataset } from './data/dataset.ts';
+import type { Dataset, Sample } from './data/dataset.ts';
 import { loadPresetData, type SplitData } from './data/preset-data.ts';
 import type { Preset } from './presets.ts';
 import type { Backend } from './backend.ts';
@@ -168,9 +168,16 @@ export class RunContext {
 
 /** The given samples' images stacked NHWC. */
 export function imageData(ds: Dataset, indices: number[]): Float32Array {
-  const s = ds.imageSize;
-  const data = new Float32Array(indices.length * s * s * 3);
-  indices.forEach((i, k) => data.set(ds.samples[i].image.data, k * s * s * 3));
+  return stackImages(
+    indices.map((i) => ds.samples[i]),
+    ds.imageSize,
+  );
+}
+
+/** Samples' `size`-px RGB images stacked as one NHWC batch. */
+export function stackImages(samples: readonly Sample[], size: number): Float32Array {
+  const data = new Float32Array(samples.length * size * size * 3);
+  samples.forEach((sample, k) => data.set(sample.image.data, k * size * size * 3));
   return data;
 }
 

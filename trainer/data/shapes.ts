@@ -382,9 +382,12 @@ export function scoreScene(img: FloatImage, scene: ShapeScene): SceneScore {
   return { colourShape, size, position, all: size && position };
 }
 
-/** Share of scenes fully right (every object's colour, shape and size, and the relation), overall and by object count. */
-export function compositionByObjects(images: FloatImage[], scenes: ShapeScene[]) {
-  const right = images.map((im, i) => scoreScene(im, scenes[i]).all);
+/**
+ * Share of scenes fully right (every object's colour, shape and size, and the relation), overall and by object
+ * count, from each scene's `scoreScene`.
+ */
+export function compositionByObjects(scores: SceneScore[], scenes: ShapeScene[]) {
+  const right = scores.map((s) => s.all);
   const share = (n?: number) => {
     const idx = scenes.flatMap((s, i) => (n === undefined || s.objects.length === n ? [i] : []));
     return idx.length ? idx.filter((i) => right[i]).length / idx.length : undefined;

@@ -8,7 +8,7 @@ import { textEncoder } from '../../models/nn/text-encoder.ts';
 import type { WeightMap } from '../../models/nn/weights.ts';
 import { exportImageEncoder, exportTextEncoder } from '../../models/onnx/export.ts';
 import { nhwcToNchw } from '../../models/pipeline/layout.ts';
-import { imageData, type RunContext, type StageSummary } from '../context.ts';
+import { imageData, stackImages, type RunContext, type StageSummary } from '../context.ts';
 import { batchIndices, type Dataset } from '../data/dataset.ts';
 import { trainLoop } from '../loop.ts';
 import type { Objective } from '../objective.ts';
@@ -105,9 +105,7 @@ export function clipObjective(ctx: RunContext, ds: Dataset): Objective {
         const same = caps.filter((c) => c === a).length;
         caps.forEach((c, j) => (targets[i * b + j] = c === a ? 1 / same : 0));
       });
-      const images = new Float32Array(b * s * s * 3);
-      samples.forEach((sample, k) => images.set(sample.image.data, k * s * s * 3));
-      return { ids: Int32Array.from(tok.encodeBatch(caps)), images, targets };
+      return { ids: Int32Array.from(tok.encodeBatch(caps)), images: stackImages(samples, s), targets };
     },
   };
 }

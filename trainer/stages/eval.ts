@@ -131,7 +131,7 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
       const scores = images.map((im, i) => scoreScene(im, o.scenes![i]));
       row.colourShapeAccuracy = mean(scores.map((s) => +s.colourShape));
       row.positionAccuracy = mean(scores.map((s) => +(s.colourShape && s.position)));
-      const byObjects = compositionByObjects(images, o.scenes);
+      const byObjects = compositionByObjects(scores, o.scenes);
       row.accuracy = byObjects.accuracy;
       if (byObjects.oneObject !== undefined) row.oneObjectAccuracy = byObjects.oneObject;
       if (byObjects.twoObjects !== undefined) row.twoObjectAccuracy = byObjects.twoObjects;

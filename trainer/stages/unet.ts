@@ -10,7 +10,7 @@ import { DIFFUSION_CONVENTIONS, UPSCALE_CONVENTIONS, type Manifest } from '../..
 import { writeAtomic } from '../checkpoint.ts';
 import type { RunContext, StageSummary } from '../context.ts';
 import { batchIndices } from '../data/dataset.ts';
-import { compositionByObjects } from '../data/shapes.ts';
+import { compositionByObjects, scoreScene } from '../data/shapes.ts';
 import { encodePng } from '../../node/png.ts';
 import { noisedBatch } from '../diffusion-loss.ts';
 import { trainLoop } from '../loop.ts';
@@ -195,7 +195,14 @@ export async function unetStage(ctx: RunContext): Promise<StageSummary> {
         const [a, b] = [i * T * D, Math.min(i + PROBE_BATCH, probe.scenes.length) * T * D];
         images.push(...(await draw(probe.cond.subarray(a, b), probe.uncond.subarray(a, b), p.defaults.guidance, 99 + i)));
       }
-      const line = { step, guidance: p.defaults.guidance, ...compositionByObjects(images, probe.scenes) };
+      const line = {
+        step,
+        guidance: p.defaults.guidance,
+        ...compositionByObjects(
+          images.map((im, i) => scoreScene(im, probe.scenes[i])),
+          probe.scenes,
+        ),
+      };
       const log = join(dir, 'composition.jsonl');
       appendFileSync(log, `${JSON.stringify(line)}\n`);
       writeAtomic(join(dir, 'composition.png'), encodePng(compositionChart(readFileSync(log, 'utf8'))));

@@ -12,7 +12,9 @@ import {
   shapesDataset,
   splitScene,
   twinScene,
+  type ShapeScene,
 } from '../../../trainer/data/shapes.ts';
+import type { FloatImage } from '../../../models/image.ts';
 import { createUniformRng } from '../../../models/diffusion/rng.ts';
 import { trainTokenizer } from '../../../trainer/tokenizer-train.ts';
 
@@ -87,15 +89,20 @@ describe('compositionByObjects', () => {
   it("scores real renders fully right, split by object count; another scene's render is wrong", () => {
     const scenes = Array.from({ length: 40 }, (_, i) => generateScene(23, i, { maxObjects: 2 }));
     const real = scenes.map((s) => renderScene(s, 48));
+    const score = (images: FloatImage[], of: ShapeScene[]) =>
+      compositionByObjects(
+        images.map((im, i) => scoreScene(im, of[i])),
+        of,
+      );
     const ones = scenes.filter((s) => s.objects.length === 1).length;
     expect(ones).toBeGreaterThan(5);
-    expect(compositionByObjects(real, scenes)).toEqual({ scenes: 40, accuracy: 1, oneObject: 1, twoObjects: 1 });
-    const shifted = compositionByObjects([...real.slice(1), real[0]], scenes);
+    expect(score(real, scenes)).toEqual({ scenes: 40, accuracy: 1, oneObject: 1, twoObjects: 1 });
+    const shifted = score([...real.slice(1), real[0]], scenes);
     expect(shifted.accuracy).toBeLessThan(0.1);
     // One-object data has no two-object share.
     const single = scenes.filter((s) => s.objects.length === 1);
     expect(
-      compositionByObjects(
+      score(
         single.map((s) => renderScene(s, 48)),
         single,
       ),
