@@ -34,6 +34,8 @@ export function flopCounter(): { ops: Ops<ShapeOnly>; flops: () => number } {
     addScalar: same,
     sigmoid: same,
     tanh: same,
+    silu: same,
+    gelu: same,
     sin: same,
     cos: same,
     exp: same,

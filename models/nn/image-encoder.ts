@@ -1,5 +1,5 @@
 import type { ImageEncoderConfig } from './configs.ts';
-import { conv, dense, downsample, groupNorm, resBlock, silu } from './layers.ts';
+import { conv, dense, downsample, groupNorm, resBlock } from './layers.ts';
 import type { Ops } from './ops.ts';
 
 /**
@@ -15,7 +15,7 @@ export function imageEncoder<T>(ops: Ops<T>, cfg: ImageEncoderConfig, image: T):
     h = downsample(ops, `down.${i}`, h, next);
     ch = next;
   });
-  h = silu(ops, groupNorm(ops, 'norm_out', h, ch, groups));
+  h = ops.silu(groupNorm(ops, 'norm_out', h, ch, groups));
   if (!cfg.positionalPool) return dense(ops, 'projection', ops.globalAvgPool(h), ch, cfg.projectionDim, { bias: false });
   const side = cfg.imageSize / 2 ** channels.length;
   const flat = ops.reshape(ops.imageToTokens(h), [side * side * ch]);

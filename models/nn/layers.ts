@@ -2,17 +2,6 @@ import type { Ops } from './ops.ts';
 
 /** Building blocks shared by every network, each defined once in terms of the ops interface. */
 
-export function silu<T>(ops: Ops<T>, x: T): T {
-  return ops.mul(x, ops.sigmoid(x));
-}
-
-/** GELU, tanh approximation (ONNX opset 17 has no Gelu op; both back ends run this same formula). */
-export function gelu<T>(ops: Ops<T>, x: T): T {
-  const cube = ops.mul(ops.mul(x, x), x);
-  const inner = ops.scale(ops.add(x, ops.scale(cube, 0.044715)), Math.sqrt(2 / Math.PI));
-  return ops.mul(ops.scale(x, 0.5), ops.addScalar(ops.tanh(inner), 1));
-}
-
 export function dense<T>(
   ops: Ops<T>,
   name: string,
@@ -58,10 +47,10 @@ export function layerNorm<T>(ops: Ops<T>, name: string, x: T, dim: number): T {
 
 /** Pre-activation residual block; `temb` (if given) is projected and added per channel. */
 export function resBlock<T>(ops: Ops<T>, name: string, x: T, cin: number, cout: number, groups: number, temb?: { vec: T; dim: number }): T {
-  let h = conv(ops, `${name}.conv1`, silu(ops, groupNorm(ops, `${name}.norm1`, x, cin, groups)), cin, cout, 3);
-  if (temb) h = ops.addChannelVector(h, dense(ops, `${name}.time_emb_proj`, silu(ops, temb.vec), temb.dim, cout));
+  let h = conv(ops, `${name}.conv1`, ops.silu(groupNorm(ops, `${name}.norm1`, x, cin, groups)), cin, cout, 3);
+  if (temb) h = ops.addChannelVector(h, dense(ops, `${name}.time_emb_proj`, ops.silu(temb.vec), temb.dim, cout));
   // Zero-initialised last conv: every block starts as the identity, which keeps deep stacks trainable.
-  h = conv(ops, `${name}.conv2`, silu(ops, groupNorm(ops, `${name}.norm2`, h, cout, groups)), cout, cout, 3, { zeroInit: true });
+  h = conv(ops, `${name}.conv2`, ops.silu(groupNorm(ops, `${name}.norm2`, h, cout, groups)), cout, cout, 3, { zeroInit: true });
   const skip = cin === cout ? x : conv(ops, `${name}.conv_shortcut`, x, cin, cout, 1);
   return ops.add(skip, h);
 }
@@ -85,7 +74,7 @@ export function attention<T>(ops: Ops<T>, name: string, x: T, context: T, dim: n
 }
 
 export function feedForward<T>(ops: Ops<T>, name: string, x: T, dim: number, mult = 4): T {
-  return dense(ops, `${name}.fc2`, gelu(ops, dense(ops, `${name}.fc1`, x, dim, dim * mult)), dim * mult, dim);
+  return dense(ops, `${name}.fc2`, ops.gelu(dense(ops, `${name}.fc1`, x, dim, dim * mult)), dim * mult, dim);
 }
 
 /** Additive attention bias from a [N, T] 0/1 key mask: 0 where kept, −1e9 where masked, shaped [N, 1, 1, T]. */

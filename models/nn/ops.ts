@@ -16,6 +16,9 @@ export type ParamInit =
   /** Normal with the variance of U(−1/√fanIn, 1/√fanIn), PyTorch's default for conv and linear layers. */
   | { kind: 'fan-in'; fanIn: number };
 
+/** GELU(x) ≈ ½x(1 + tanh(inner·(x + cube·x³))). */
+export const GELU_TANH = { inner: Math.sqrt(2 / Math.PI), cube: 0.044715 } as const;
+
 export interface ConvOptions {
   stride?: number;
   /** Explicit zero padding [top, bottom, left, right]; ONNX and tfjs then agree exactly. */
@@ -38,6 +41,10 @@ export interface Ops<T> {
   addScalar(x: T, s: number): T;
   sigmoid(x: T): T;
   tanh(x: T): T;
+  /** x·σ(x). A primitive, not a composite, so the training graph can use its closed-form gradient. */
+  silu(x: T): T;
+  /** GELU, tanh approximation (`GELU_TANH`; ONNX opset 17 has no Gelu op, so every back end runs this formula). */
+  gelu(x: T): T;
   sin(x: T): T;
   cos(x: T): T;
   exp(x: T): T;

@@ -6,7 +6,6 @@ import {
   groupNorm,
   layerNorm,
   resBlock,
-  silu,
   sinusoidalEmbedding,
   spatialTransformer,
   transformerBlock,
@@ -30,7 +29,7 @@ export interface UnetInputs<T> {
 
 function embedScalar<T>(ops: Ops<T>, name: string, t: T, cfg: UnetConfig, dim: number): T {
   const e = sinusoidalEmbedding(ops, t, cfg.timeEmbedDim);
-  return dense(ops, `${name}.linear_2`, silu(ops, dense(ops, `${name}.linear_1`, e, cfg.timeEmbedDim, dim)), dim, dim);
+  return dense(ops, `${name}.linear_2`, ops.silu(dense(ops, `${name}.linear_1`, e, cfg.timeEmbedDim, dim)), dim, dim);
 }
 
 /**
@@ -51,7 +50,7 @@ function refineContext<T>(ops: Ops<T>, cfg: UnetConfig, states: T): T {
 function embedPooledContext<T>(ops: Ops<T>, states: T, contextDim: number, dim: number): T {
   const [, tokens] = ops.shape(states);
   const pooled = ops.scale(ops.sum(states, 1), 1 / tokens);
-  return dense(ops, 'context_embedding.linear_2', silu(ops, dense(ops, 'context_embedding.linear_1', pooled, contextDim, dim)), dim, dim);
+  return dense(ops, 'context_embedding.linear_2', ops.silu(dense(ops, 'context_embedding.linear_1', pooled, contextDim, dim)), dim, dim);
 }
 
 /**
@@ -115,6 +114,6 @@ export function unet<T>(ops: Ops<T>, cfg: UnetConfig, inputs: UnetInputs<T>): T 
     }
     if (i > 0) h = upsample(ops, `up.${i}.upsample`, h, ch);
   }
-  h = silu(ops, groupNorm(ops, 'norm_out', h, ch, groups));
+  h = ops.silu(groupNorm(ops, 'norm_out', h, ch, groups));
   return conv(ops, 'conv_out', h, ch, cfg.outChannels, 3, { zeroInit: true });
 }

@@ -1,5 +1,5 @@
 import type { VaeConfig } from './configs.ts';
-import { attention, conv, downsample, groupNorm, resBlock, silu, upsample } from './layers.ts';
+import { attention, conv, downsample, groupNorm, resBlock, upsample } from './layers.ts';
 import type { Ops } from './ops.ts';
 
 function attentionBlock<T>(ops: Ops<T>, name: string, x: T, channels: number, groups: number): T {
@@ -24,7 +24,7 @@ export function vaeEncoder<T>(ops: Ops<T>, cfg: VaeConfig, image: T): { mean: T;
     ch = next;
     if (i < channels.length - 1) h = downsample(ops, `down.${i}.downsample`, h, ch);
   });
-  h = silu(ops, groupNorm(ops, 'norm_out', middle(ops, h, cfg, ch), ch, groups));
+  h = ops.silu(groupNorm(ops, 'norm_out', middle(ops, h, cfg, ch), ch, groups));
   return {
     mean: conv(ops, 'conv_mean', h, ch, cfg.latentChannels, 3),
     logvar: conv(ops, 'conv_logvar', h, ch, cfg.latentChannels, 3),
@@ -41,5 +41,5 @@ export function vaeDecoder<T>(ops: Ops<T>, cfg: VaeConfig, latents: T): T {
     ch = channels[i];
     if (i > 0) h = upsample(ops, `up.${i}.upsample`, h, ch);
   }
-  return conv(ops, 'conv_out', silu(ops, groupNorm(ops, 'norm_out', h, ch, groups)), ch, cfg.inChannels, 3);
+  return conv(ops, 'conv_out', ops.silu(groupNorm(ops, 'norm_out', h, ch, groups)), ch, cfg.inChannels, 3);
 }

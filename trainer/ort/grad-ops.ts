@@ -1,4 +1,4 @@
-import type { ConvOptions, Ops } from '../../models/nn/ops.ts';
+import { type ConvOptions, GELU_TANH, type Ops } from '../../models/nn/ops.ts';
 import type { OnnxGraph } from '../../models/onnx/graph.ts';
 import type { OnnxOps, Sym } from '../../models/onnx/ops.ts';
 
@@ -172,6 +172,23 @@ export function gradOps(base: OnnxOps, tape: GradTape): Ops<Sym> {
     tanh(x) {
       const y = base.tanh(x);
       return t.record(y, [x], (dy) => [t.mul(dy, t.n('Sub', [t.c(1), t.mul(y.name, y.name)]))]);
+    },
+    silu(x) {
+      // d(x·σ)/dx = σ + y·(1 − σ): 4 activation-sized nodes where the composite's tape emits 6.
+      const { y, sigmoid: s } = base.siluParts(x);
+      return t.record(y, [x], (dy) => [t.mul(dy, t.n('Add', [s.name, t.mul(y.name, t.n('Sub', [t.c(1), s.name]))]))]);
+    },
+    gelu(x) {
+      // y = ½x(1 + th), th = tanh(c·(x + a·x³)): dy/dx = ½(1 + th) + y·(1 − th)·c·(1 + 3a·x²), reusing x², th
+      // and y from the forward: 9 nodes where the composite's tape emits 16.
+      const { y, square, tanh: th } = base.geluParts(x);
+      const { inner: c, cube: a } = GELU_TANH;
+      return t.record(y, [x], (dy) => {
+        const slope = t.n('Add', [t.mul(square.name, t.c(3 * a * c)), t.c(c)]);
+        const tail = t.mul(t.mul(y.name, t.n('Sub', [t.c(1), th.name])), slope);
+        const head = t.n('Add', [t.mul(th.name, t.c(0.5)), t.c(0.5)]);
+        return [t.mul(dy, t.n('Add', [head, tail]))];
+      });
     },
     sin(x) {
       return t.record(base.sin(x), [x], (dy) => [t.mul(dy, t.n('Cos', [x.name]))]);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { ConvOptions, Ops, ParamInit } from '../../models/nn/ops.ts';
+import { type ConvOptions, GELU_TANH, type Ops, type ParamInit } from '../../models/nn/ops.ts';
 import type { ParamStore } from './params.ts';
 
 type T = tf.Tensor;
@@ -21,6 +21,11 @@ export function tfjsOps(store: ParamStore): Ops<T> {
     addScalar: (x, s) => tf.add(x, s),
     sigmoid: (x) => tf.sigmoid(x),
     tanh: (x) => tf.tanh(x),
+    silu: (x) => tf.mul(x, tf.sigmoid(x)),
+    gelu(x) {
+      const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.square(x), x), GELU_TANH.cube)), GELU_TANH.inner);
+      return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+    },
     sin: (x) => tf.sin(x),
     cos: (x) => tf.cos(x),
     exp: (x) => tf.exp(x),
