@@ -10,7 +10,12 @@ import { createOrtEngine } from '../../trainer/ort/engine.ts';
  * gradient's projection on a random direction d equals (L(p + εd) − L(p − εd)) / 2ε for
  * L = mean(y² + 0.7·y), y the op's output on random parameters.
  */
-type Case = [string, <T>(ops: Ops<T>, ids: T) => T, number?];
+/** `eps`: the finite-difference step; `tol`: the allowed error relative to max(1, |numeric|). */
+type Case = [string, <T>(ops: Ops<T>, ids: T) => T, { eps?: number; tol?: number }?];
+// Smooth elementwise rules must agree to 1e-4: a 1 % error in one term of GELU's slope moves the directional
+// derivative by ≈ 6e-4, which 2e-3 let through. Convolutions and division sum float32 products whose rounding
+// alone leaves 2–3e-4.
+const LOOSE = { tol: 1e-3 };
 
 const image = <T>(ops: Ops<T>, name: string, n: number, h: number, w: number, c: number) =>
   ops.tokensToImage(ops.param(name, [n, h * w, c], { kind: 'normal', std: 1 }), h, w);
@@ -21,7 +26,7 @@ const CASES: Case[] = [
   ['add (broadcast)', (o) => o.add(p(o, 'a', [2, 3, 4]), p(o, 'b', [4]))],
   ['sub (broadcast)', (o) => o.sub(p(o, 'a', [2, 3, 1]), p(o, 'b', [2, 1, 4]))],
   ['mul (broadcast)', (o) => o.mul(p(o, 'a', [2, 3, 4]), p(o, 'b', [3, 1]))],
-  ['div', (o) => o.div(p(o, 'a', [2, 5]), positive(o, 'b', [5]))],
+  ['div', (o) => o.div(p(o, 'a', [2, 5]), positive(o, 'b', [5])), LOOSE],
   ['scale, addScalar', (o) => o.addScalar(o.scale(p(o, 'a', [3, 4]), -1.7), 0.3)],
   ['sigmoid', (o) => o.sigmoid(p(o, 'a', [3, 4]))],
   ['tanh', (o) => o.tanh(p(o, 'a', [3, 4]))],
@@ -32,7 +37,7 @@ const CASES: Case[] = [
   ['sqrt', (o) => o.sqrt(positive(o, 'a', [3, 4]))],
   ['abs', (o) => o.abs(p(o, 'a', [3, 4]))],
   // A small step: a random direction of size ε must not carry values across the clip's kinks.
-  ['clip', (o) => o.clip(p(o, 'a', [4, 6]), -0.5, 0.7), 1e-3],
+  ['clip', (o) => o.clip(p(o, 'a', [4, 6]), -0.5, 0.7), { eps: 1e-3 }],
   ['linear', (o) => o.linear(p(o, 'x', [2, 3, 5]), p(o, 'w', [5, 4]), p(o, 'b', [4]))],
   ['matmul', (o) => o.matmul(p(o, 'a', [2, 3, 4, 5]), p(o, 'b', [2, 3, 5, 2]))],
   ['matmul, transposed b', (o) => o.matmul(p(o, 'a', [2, 3, 4, 5]), p(o, 'b', [2, 3, 6, 5]), true)],
@@ -48,17 +53,19 @@ const CASES: Case[] = [
   [
     'conv2d 3×3 same, ≥256 positions',
     (o) => o.conv2d(image(o, 'x', 1, 16, 16, 3), p(o, 'w', [3, 3, 3, 4], 0.3), p(o, 'b', [4]), { pad: [1, 1, 1, 1] }),
+    LOOSE,
   ],
   [
     'conv2d 3×3 same, small map',
     (o) => o.conv2d(image(o, 'x', 2, 6, 6, 3), p(o, 'w', [3, 3, 3, 4], 0.3), p(o, 'b', [4]), { pad: [1, 1, 1, 1] }),
+    LOOSE,
   ],
   [
     'conv2d 3×3 stride 2, asymmetric pad',
     (o) => o.conv2d(image(o, 'x', 2, 8, 8, 3), p(o, 'w', [3, 3, 3, 4], 0.3), undefined, { stride: 2, pad: [0, 1, 0, 1] }),
   ],
-  ['conv2d 1×1', (o) => o.conv2d(image(o, 'x', 2, 5, 5, 3), p(o, 'w', [1, 1, 3, 4], 0.5), p(o, 'b', [4]), { pad: [0, 0, 0, 0] })],
-  ['conv2d 5×5 valid', (o) => o.conv2d(image(o, 'x', 1, 9, 9, 2), p(o, 'w', [5, 5, 2, 3], 0.2), undefined, { pad: [0, 0, 0, 0] })],
+  ['conv2d 1×1', (o) => o.conv2d(image(o, 'x', 2, 5, 5, 3), p(o, 'w', [1, 1, 3, 4], 0.5), p(o, 'b', [4]), { pad: [0, 0, 0, 0] }), LOOSE],
+  ['conv2d 5×5 valid', (o) => o.conv2d(image(o, 'x', 1, 9, 9, 2), p(o, 'w', [5, 5, 2, 3], 0.2), undefined, { pad: [0, 0, 0, 0] }), LOOSE],
   ['groupNorm', (o) => o.groupNorm(image(o, 'x', 2, 4, 4, 8), 2, p(o, 'g', [8]), p(o, 'b', [8]), 1e-5)],
   ['upsample2x', (o) => o.upsample2x(image(o, 'x', 2, 3, 3, 2))],
   ['globalAvgPool', (o) => o.globalAvgPool(image(o, 'x', 2, 3, 3, 4))],
@@ -81,7 +88,7 @@ function objective(f: Case[1]): Objective {
 }
 
 describe('each VJP rule of the training graph matches a central finite difference', () => {
-  for (const [name, f, eps = 1e-2] of CASES) {
+  for (const [name, f, { eps = 1e-2, tol = 1e-4 } = {}] of CASES) {
     it(name, async () => {
       const engine = await createOrtEngine(objective(f), { seed: 3, weightDecay: 0, clipNorm: 1e9 }, { exposeGradients: true, threads: 1 });
       const base = engine.checkpointTensors();
@@ -106,7 +113,7 @@ describe('each VJP rule of the training graph matches a central finite differenc
       set(-eps, direction);
       const down = await engine.step(0, 0);
       const numeric = (up - down) / (2 * eps);
-      expect(Math.abs(analytic - numeric), `analytic ${analytic}, numeric ${numeric}`).toBeLessThan(2e-3 * Math.max(1, Math.abs(numeric)));
+      expect(Math.abs(analytic - numeric), `analytic ${analytic}, numeric ${numeric}`).toBeLessThan(tol * Math.max(1, Math.abs(numeric)));
       engine.dispose();
     });
   }
