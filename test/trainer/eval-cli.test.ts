@@ -34,6 +34,7 @@ describe('npm run eval', () => {
         detectorOnReal: { heldOut: number };
         byGuidance: { guidance: number; accuracy: number }[];
       };
+      examples?: { prompts: string[]; right?: boolean[] };
       upscaler: Record<'psnr' | 'bicubicPsnr' | 'clipFeatureDistance' | 'bicubicClipFeatureDistance' | 'steps', number> & {
         bySteps: { steps: number; psnr: number }[];
       };
@@ -50,8 +51,8 @@ describe('npm run eval', () => {
     expect(report.composition.scenes).toBe(8);
     expect(report.composition.detectorOnReal.heldOut).toBeGreaterThanOrEqual(0.97);
     expect(report.composition.byGuidance.map((g) => g.guidance)).toEqual(getPreset('shapes').eval.guidanceScales);
-    const defaultGuidance = parseManifest(JSON.parse(readFileSync(join(ROOT, 'models/bundles/shapes/manifest.json'), 'utf8'))).diffusion
-      .defaults.guidance;
+    const manifest = parseManifest(JSON.parse(readFileSync(join(ROOT, 'models/bundles/shapes/manifest.json'), 'utf8')));
+    const defaultGuidance = manifest.diffusion.defaults.guidance;
     expect(report.composition.accuracy).toBe(report.composition.byGuidance.find((g) => g.guidance === defaultGuidance)!.accuracy);
     // Split by object count, the shares add back up to the whole.
     const { scenes, twoObjectScenes, byObjects } = report.composition;
@@ -66,6 +67,11 @@ describe('npm run eval', () => {
     expect(up.clipFeatureDistance).toBeLessThan(up.bicubicClipFeatureDistance);
     expect(up.bySteps.map((s) => s.steps)).toEqual(expect.arrayContaining([1, 2, 4, 8, up.steps]));
     expect(up.bySteps.find((s) => s.steps === up.steps)!.psnr).toBeCloseTo(up.psnr, 6);
+    // The page's examples, drawn and (shapes captions having ground truth) judged one by one.
+    const examples = manifest.examples ?? [];
+    expect(report.examples?.prompts ?? []).toEqual(examples);
+    expect(report.examples?.right?.length ?? 0).toBe(examples.length);
+    expect(existsSync(join(out, 'examples.png'))).toBe(examples.length > 0);
     for (const f of [
       'guidance-sweep.png',
       'guidance-curve.png',

@@ -7,7 +7,7 @@ import { downscale, resizeBicubic, type FloatImage } from '../../models/image.ts
 import { writeAtomic } from '../checkpoint.ts';
 import type { RunContext, StageSummary } from '../context.ts';
 import { encodePng } from '../../node/png.ts';
-import { compositionByObjects, scoreScene, type ShapeScene } from '../data/shapes.ts';
+import { compositionByObjects, parseCaption, scoreScene, type ShapeScene } from '../data/shapes.ts';
 import type { SplitData } from '../data/preset-data.ts';
 import type { Preset } from '../presets.ts';
 import { openBundle, type NodeBundle } from '../../node/bundle.ts';
@@ -192,6 +192,25 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
   }
   save('samplers.png', samplerCells, 2 * SAMPLER_STEPS.length);
 
+  // The page's example prompts at the defaults, one seed each: what a visitor gets by clicking them, and, where
+  // the caption grammar has ground truth (shapes), the detector's verdict on each.
+  const examples = bundle.manifest.examples ?? [];
+  let examplesReport: { prompts: string[]; right?: boolean[] } | undefined;
+  if (examples.length > 0) {
+    const t = await bundle.encodeText(examples);
+    const images = await generateFor(t.hidden, (await bundle.encodeText(examples.map(() => ''))).hidden, { seed: o.seed });
+    save('examples.png', images, 10);
+    const scenes = examples.map(parseCaption);
+    examplesReport = {
+      prompts: examples,
+      right: scenes.every((s) => s !== undefined) ? images.map((im, i) => scoreScene(im, scenes[i]!).all) : undefined,
+    };
+    const right = examplesReport.right;
+    o.log(
+      `eval: ${examples.length} example prompts → examples.png${right ? `; ${right.filter(Boolean).length} fully right by the detector` : ''}`,
+    );
+  }
+
   const half = Math.floor(realEmbeds.length / 2);
   const composition = o.scenes ? compositionReport(o, sweep, bundle.manifest.diffusion.defaults.guidance) : undefined;
   const report: Record<string, unknown> = {
@@ -207,6 +226,7 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
     sweep,
     samplerComparison: { samplers: SAMPLER_NAMES, steps: SAMPLER_STEPS, prompts: o.prompts.slice(0, 2) },
     samplePrompts: { heldOut: o.prompts.slice(0, 8), train: o.trainPrompts.slice(0, 8) },
+    examples: examplesReport,
   };
 
   if (o.highRes && runtime.upscale && bundle.manifest.upscale) {
