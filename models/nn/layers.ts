@@ -77,7 +77,6 @@ export function feedForward<T>(ops: Ops<T>, name: string, x: T, dim: number, mul
   return dense(ops, `${name}.fc2`, ops.gelu(dense(ops, `${name}.fc1`, x, dim, dim * mult)), dim * mult, dim);
 }
 
-/** Additive attention bias from a [N, T] 0/1 key mask: 0 where kept, −1e9 where masked, shaped [N, 1, 1, T]. */
 /** Pre-norm transformer block: x + attention(norm1(x)), then x + mlp(norm2(x)); `bias` masks keys (padding). */
 export function transformerBlock<T>(ops: Ops<T>, name: string, x: T, width: number, heads: number, bias?: T): T {
   const n1 = layerNorm(ops, `${name}.norm1`, x, width);
@@ -85,6 +84,7 @@ export function transformerBlock<T>(ops: Ops<T>, name: string, x: T, width: numb
   return ops.add(h, feedForward(ops, `${name}.mlp`, layerNorm(ops, `${name}.norm2`, h, width), width));
 }
 
+/** Additive attention bias from a [N, T] 0/1 key mask: 0 where kept, −1e9 where masked, shaped [N, 1, 1, T]. */
 export function maskBias<T>(ops: Ops<T>, mask: T): T {
   const [, t] = ops.shape(mask);
   return ops.reshape(ops.scale(ops.addScalar(mask, -1), 1e9), [1, 1, t]);

@@ -19,6 +19,24 @@ export type ParamInit =
 /** GELU(x) ≈ ½x(1 + tanh(inner·(x + cube·x³))). */
 export const GELU_TANH = { inner: Math.sqrt(2 / Math.PI), cube: 0.044715 } as const;
 
+type Elementwise<T> = Pick<Ops<T>, 'add' | 'mul' | 'scale' | 'addScalar' | 'sigmoid' | 'tanh'>;
+
+/**
+ * SiLU from primitives, with the intermediate its closed-form gradient reuses. Back ends without a fused
+ * kernel run this, so they all compute the same formula.
+ */
+export function siluParts<T>(ops: Elementwise<T>, x: T): { y: T; sigmoid: T } {
+  const sigmoid = ops.sigmoid(x);
+  return { y: ops.mul(x, sigmoid), sigmoid };
+}
+
+/** GELU (`GELU_TANH`) from primitives, with the intermediates its closed-form gradient reuses: x² and the tanh. */
+export function geluParts<T>(ops: Elementwise<T>, x: T): { y: T; square: T; tanh: T } {
+  const square = ops.mul(x, x);
+  const tanh = ops.tanh(ops.scale(ops.add(x, ops.scale(ops.mul(square, x), GELU_TANH.cube)), GELU_TANH.inner));
+  return { y: ops.mul(ops.scale(x, 0.5), ops.addScalar(tanh, 1)), square, tanh };
+}
+
 export interface ConvOptions {
   stride?: number;
   /** Explicit zero padding [top, bottom, left, right]; ONNX and tfjs then agree exactly. */

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../errors.ts';
-import { type ConvOptions, GELU_TANH, type Ops, type ParamInit } from '../nn/ops.ts';
+import { type ConvOptions, geluParts, type Ops, type ParamInit, siluParts } from '../nn/ops.ts';
 import { filterToOihw, weightSize, type Weight, type WeightMap } from '../nn/weights.ts';
 import { toFloat16Array } from './fp16.ts';
 import type { OnnxGraph } from './graph.ts';
@@ -49,10 +49,6 @@ export interface OnnxOps extends Ops<Sym> {
   output(name: string, x: Sym): void;
   /** Weights given to the builder that no op asked for: a sign the export and the network drifted apart. */
   unusedWeights(): string[];
-  /** SiLU with the intermediates its closed-form gradient reuses. */
-  siluParts(x: Sym): { y: Sym; sigmoid: Sym };
-  /** GELU with the intermediates its closed-form gradient reuses: x² and the tanh. */
-  geluParts(x: Sym): { y: Sym; square: Sym; tanh: Sym };
 }
 
 export function onnxOps(graph: OnnxGraph, weights: WeightMap, options: OnnxOpsOptions = {}): OnnxOps {
@@ -136,18 +132,8 @@ export function onnxOps(graph: OnnxGraph, weights: WeightMap, options: OnnxOpsOp
     addScalar: (x, s) => sym(node('Add', [value(x), scalar(s)]), x.shape, x.image),
     sigmoid: unary('Sigmoid'),
     tanh: unary('Tanh'),
-    silu: (x) => ops.siluParts(x).y,
-    gelu: (x) => ops.geluParts(x).y,
-    siluParts(x) {
-      const sigmoid = ops.sigmoid(x);
-      return { y: ops.mul(x, sigmoid), sigmoid };
-    },
-    geluParts(x) {
-      const square = ops.mul(x, x);
-      const inner = ops.scale(ops.add(x, ops.scale(ops.mul(square, x), GELU_TANH.cube)), GELU_TANH.inner);
-      const tanh = ops.tanh(inner);
-      return { y: ops.mul(ops.scale(x, 0.5), ops.addScalar(tanh, 1)), square, tanh };
-    },
+    silu: (x) => siluParts(ops, x).y,
+    gelu: (x) => geluParts(ops, x).y,
     sin: unary('Sin'),
     cos: unary('Cos'),
     exp: unary('Exp'),

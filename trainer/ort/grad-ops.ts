@@ -1,4 +1,4 @@
-import { type ConvOptions, GELU_TANH, type Ops } from '../../models/nn/ops.ts';
+import { type ConvOptions, GELU_TANH, geluParts, type Ops, siluParts } from '../../models/nn/ops.ts';
 import type { OnnxGraph } from '../../models/onnx/graph.ts';
 import type { OnnxOps, Sym } from '../../models/onnx/ops.ts';
 
@@ -175,13 +175,13 @@ export function gradOps(base: OnnxOps, tape: GradTape): Ops<Sym> {
     },
     silu(x) {
       // d(x·σ)/dx = σ + y·(1 − σ): 4 activation-sized nodes where the composite's tape emits 6.
-      const { y, sigmoid: s } = base.siluParts(x);
+      const { y, sigmoid: s } = siluParts(base, x);
       return t.record(y, [x], (dy) => [t.mul(dy, t.n('Add', [s.name, t.mul(y.name, t.n('Sub', [t.c(1), s.name]))]))]);
     },
     gelu(x) {
       // y = ½x(1 + th), th = tanh(c·(x + a·x³)): dy/dx = ½(1 + th) + y·(1 − th)·c·(1 + 3a·x²), reusing x², th
       // and y from the forward: 9 nodes where the composite's tape emits 16.
-      const { y, square, tanh: th } = base.geluParts(x);
+      const { y, square, tanh: th } = geluParts(base, x);
       const { inner: c, cube: a } = GELU_TANH;
       return t.record(y, [x], (dy) => {
         const slope = t.n('Add', [t.mul(square.name, t.c(3 * a * c)), t.c(c)]);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { type ConvOptions, GELU_TANH, type Ops, type ParamInit } from '../../models/nn/ops.ts';
+import { type ConvOptions, geluParts, type Ops, type ParamInit, siluParts } from '../../models/nn/ops.ts';
 import type { ParamStore } from './params.ts';
 
 type T = tf.Tensor;
@@ -7,7 +7,7 @@ type T = tf.Tensor;
 /** The ops interface on TensorFlow.js: executes eagerly and is differentiable on every back end. */
 export function tfjsOps(store: ParamStore): Ops<T> {
   const withBatch = (x: T, tail: number[]) => [x.shape[0], ...tail];
-  return {
+  const ops: Ops<T> = {
     backend: 'tfjs',
     param: (name: string, shape: number[], init: ParamInit) => store.get(name, shape, init),
     constant: (values, shape) => tf.tensor(values, shape),
@@ -21,11 +21,8 @@ export function tfjsOps(store: ParamStore): Ops<T> {
     addScalar: (x, s) => tf.add(x, s),
     sigmoid: (x) => tf.sigmoid(x),
     tanh: (x) => tf.tanh(x),
-    silu: (x) => tf.mul(x, tf.sigmoid(x)),
-    gelu(x) {
-      const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.square(x), x), GELU_TANH.cube)), GELU_TANH.inner);
-      return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
-    },
+    silu: (x) => siluParts(ops, x).y,
+    gelu: (x) => geluParts(ops, x).y,
     sin: (x) => tf.sin(x),
     cos: (x) => tf.cos(x),
     exp: (x) => tf.exp(x),
@@ -96,4 +93,5 @@ export function tfjsOps(store: ParamStore): Ops<T> {
     embedding: (ids, table) => tf.gather(table, tf.cast(ids, 'int32')),
     tokenMask: (ids, padId) => tf.cast(tf.notEqual(ids, tf.scalar(padId, ids.dtype)), 'float32'),
   };
+  return ops;
 }
