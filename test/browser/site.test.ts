@@ -9,6 +9,7 @@ import { publishBundle } from '../../node/publish.ts';
 import { localR2Store } from '../../node/publish-stores.ts';
 import { launchChromium } from '../support/browser.ts';
 import { ROOT } from '../support/cli.ts';
+import { shippedImageSize } from '../support/shipped.ts';
 
 /**
  * The site as `npm start` serves it: `wrangler dev` running the worker with the page as its static assets
@@ -84,7 +85,7 @@ describe('the site served by the worker (wrangler dev)', () => {
       await page.fill('#steps', '4');
       await page.click('#generate');
       await page.waitForFunction(() => document.body.dataset.done !== undefined, undefined, { timeout: 120_000 });
-      expect(await page.evaluate(() => (document.getElementById('canvas') as HTMLCanvasElement).width)).toBe(32);
+      expect(await page.evaluate(() => (document.getElementById('canvas') as HTMLCanvasElement).width)).toBe(shippedImageSize('shapes'));
     } finally {
       await browser.close();
     }

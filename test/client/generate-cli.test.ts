@@ -7,6 +7,7 @@ import { parseParameters, readPngText } from '../../models/png-text.ts';
 import { decodeImage } from '../../node/png.ts';
 import { ROOT, runCli } from '../support/cli.ts';
 import { publishTo, startEdge } from '../support/edge.ts';
+import { shippedImageSize } from '../support/shipped.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'generate-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -133,7 +134,7 @@ describe('npm run generate (onnxruntime-node, the default emoji bundle)', () => 
     ]);
     expect(r.code, r.output).toBe(0);
     const [a, b] = ['c-9.png', 'c-10.png'].map((f) => readFileSync(join(work, f)));
-    expect(decodeImage(a).width).toBe(32);
+    expect(decodeImage(a).width).toBe(shippedImageSize('shapes'));
     expect(a.equals(b)).toBe(false);
     const single = await runCli(GEN, [
       '--model',
@@ -151,7 +152,14 @@ describe('npm run generate (onnxruntime-node, the default emoji bundle)', () => 
     expect(readFileSync(join(work, 'd.png')).equals(b)).toBe(true);
     // The PNG says how it was made, and generate reads it back from --init.
     const made = parseParameters(readPngText(b).parameters)!;
-    expect(made).toMatchObject({ prompt: 'a large red circle', negative: '', steps: 4, seed: 10, size: 32, sampler: 'dpmpp-2m' });
+    expect(made).toMatchObject({
+      prompt: 'a large red circle',
+      negative: '',
+      steps: 4,
+      seed: 10,
+      size: shippedImageSize('shapes'),
+      sampler: 'dpmpp-2m',
+    });
     expect(made.model).toMatch(/^shapes@/);
     const again = await runCli(GEN, [
       '--model',

@@ -1,6 +1,6 @@
 import { createUniformRng, mixSeed } from '../../models/diffusion/rng.ts';
 import type { FloatImage } from '../../models/image.ts';
-import type { Dataset } from './dataset.ts';
+import type { Dataset, Sample } from './dataset.ts';
 
 export const COLOURS = {
   red: [220, 40, 40],
@@ -171,6 +171,7 @@ export function shapesDataset(
   split: 'ordinary' | 'combinations' = 'ordinary',
 ): Dataset & { scenes: ShapeScene[] } {
   const scenes = Array.from({ length: count }, (_, i) => splitScene(seed, offset + i, options, split));
+  let samples: Sample[] | undefined;
   return {
     source: {
       name: 'shapes',
@@ -179,7 +180,11 @@ export function shapesDataset(
       count,
     },
     imageSize,
-    samples: scenes.map((s) => ({ image: renderScene(s, imageSize), caption: caption(s) })),
+    // Rendered on first use: callers often read one split only, and 32 000 training scenes at 96 px are 3.5 GB.
+    get samples() {
+      samples ??= scenes.map((s) => ({ image: renderScene(s, imageSize), caption: caption(s) }));
+      return samples;
+    },
     scenes,
     skipped: {},
     twin(index, rand) {
