@@ -96,6 +96,15 @@ export function networkCases(batch = 2): NetworkCase[] {
       exportOnnx: (w, o) => exportTextEncoder(text, w, o),
     },
     {
+      name: 'text_encoder_causal',
+      inputs: { input_ids: { data: ids, shape: [batch, text.maxLength], image: false } },
+      run: (ops, x) => {
+        const out = textEncoder(ops, { ...text, causal: true }, x.input_ids);
+        return { last_hidden_state: out.hidden, text_embeds: out.pooled };
+      },
+      exportOnnx: (w, o) => exportTextEncoder({ ...text, causal: true }, w, o),
+    },
+    {
       name: 'image_encoder',
       inputs: { pixel_values: normal(1, [batch, 16, 16, 3]) },
       run: (ops, x) => ({ image_embeds: imageEncoder(ops, image, x.pixel_values) }),
