@@ -31,8 +31,9 @@ describe('npm run eval', () => {
         scenes: number;
         twoObjectScenes: number;
         byObjects: { oneObject?: number; twoObjects?: number };
-        detectorOnReal: { heldOut: number };
-        byGuidance: { guidance: number; accuracy: number }[];
+        detectorOnReal: { heldOut: number; heldOutCombinations: number };
+        heldOutCombinations: { accuracy: number; scenes: number };
+        byGuidance: { guidance: number; accuracy: number; heldOutCombinations: number }[];
       };
       examples?: { prompts: string[]; right?: boolean[] };
       upscaler: Record<'psnr' | 'bicubicPsnr' | 'clipFeatureDistance' | 'bicubicClipFeatureDistance' | 'steps', number> & {
@@ -59,7 +60,11 @@ describe('npm run eval', () => {
     const weighted = (byObjects.oneObject ?? 0) * (scenes - twoObjectScenes) + (byObjects.twoObjects ?? 0) * twoObjectScenes;
     expect(weighted / scenes).toBeCloseTo(report.composition.accuracy, 9);
     expect(byObjects.twoObjects === undefined).toBe(twoObjectScenes === 0);
-
+    expect(report.composition.heldOutCombinations.scenes).toBe(8);
+    expect(report.composition.detectorOnReal.heldOutCombinations).toBeGreaterThanOrEqual(0.97);
+    expect(report.composition.heldOutCombinations.accuracy).toBe(
+      report.composition.byGuidance.find((g) => g.guidance === defaultGuidance)!.heldOutCombinations,
+    );
     // The shipped upscaler must beat bicubic on the held-out 2× ground truth, at its default steps.
     const up = report.upscaler;
     expect(up.bicubicPsnr).toBeGreaterThan(20);
