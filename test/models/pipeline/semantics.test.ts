@@ -9,7 +9,7 @@ import type { Tensor } from '../../../models/pipeline/runtime.ts';
 import { batchToImages, imagesToBatch } from '../../../models/pipeline/layout.ts';
 import { downscale } from '../../../models/image.ts';
 import { openBundle, type NodeBundle } from '../../../node/bundle.ts';
-import { generateScene, renderScene } from '../../../trainer/data/shapes.ts';
+import { detectObjects, generateScene, renderScene } from '../../../trainer/data/shapes.ts';
 import { ROOT } from '../../support/cli.ts';
 
 let bundle: NodeBundle;
@@ -20,7 +20,6 @@ beforeAll(async () => {
 const mse = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + (v - b[i]) ** 2, 0) / a.length;
 // Images are in [-1, 1]: peak-to-peak 2.
 const psnr = (a: Float32Array, b: Float32Array) => 10 * Math.log10(4 / mse(a, b));
-const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * b[i], 0);
 
 async function run(
   prompt: string,
@@ -60,26 +59,38 @@ describe('pipeline semantics', () => {
     expect(closer).toBe(4);
   });
 
-  it('a negative prompt moves the image against the embedding difference it adds (CLIP image embedding, 4 seeds)', {
-    timeout: 60_000,
+  it('a negative prompt takes away what it names: unprompted scenes lose the objects of its colour (ground-truth detector, 16 seeds each)', {
+    timeout: 120_000,
   }, async () => {
-    const prompt = 'a large red circle';
-    const negative = 'a large blue square';
-    const [neg, empty] = (await bundle.encodeText([negative, ''])).embeds;
-    const direction = neg.map((v, i) => v - empty[i]);
-    let moved = 0;
-    for (const seed of [1, 2, 3, 4]) {
-      const [plain] = await bundle.embedImages(await run(prompt, { seed }));
-      const [negated] = await bundle.embedImages(await run(prompt, { seed, negative }));
-      if (
-        dot(
-          negated.map((v, i) => v - plain[i]),
-          direction,
-        ) < 0
-      )
-        moved++;
+    const n = 16;
+    const colourCount = async (negative: string, colour: string) => {
+      const out = await generate(await bundle.runtime(), bundle.manifest, {
+        cond: (await bundle.encodeText(Array(n).fill(''))).hidden,
+        uncond: (await bundle.encodeText(Array(n).fill(negative))).hidden,
+        steps: 12,
+        seed: 1,
+      });
+      return batchToImages(out.data, out.dims).reduce(
+        (sum, image) => sum + detectObjects(image, 2).filter((d) => d.colour === colour).length,
+        0,
+      );
+    };
+    // The empty prompt leaves the scene to the model, so a negative has room to act (with a full caption the
+    // scene is already fixed, and the old CLIP-embedding form of this test measured noise). Measured on v9:
+    // blue 4 → 0, red 8 → 3, green 3 → 0.
+    let plain = 0;
+    let negated = 0;
+    for (const [negative, colour] of [
+      ['a large blue square', 'blue'],
+      ['a small red circle', 'red'],
+      ['a large green triangle', 'green'],
+    ]) {
+      const [before, after] = [await colourCount('', colour), await colourCount(negative, colour)];
+      expect(after, negative).toBeLessThan(before);
+      plain += before;
+      negated += after;
     }
-    expect(moved).toBe(4);
+    expect(negated).toBeLessThanOrEqual(plain / 2);
   });
 
   it('the 2× upscale, box-downscaled, is the base image (≥ 30 dB)', { timeout: 60_000 }, async () => {
