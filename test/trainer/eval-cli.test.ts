@@ -34,6 +34,8 @@ describe('npm run eval', () => {
         detectorOnReal: { heldOut: number; heldOutCombinations: number };
         heldOutCombinations: { accuracy: number; scenes: number };
         byGuidance: { guidance: number; accuracy: number; heldOutCombinations: number }[];
+        failures: Record<'heldOut' | 'heldOutCombinations', Record<string, number>>;
+        colourSwapTwins: Record<'pairs' | 'originalRight' | 'twinRight' | 'bothRight', number>;
       };
       examples?: { prompts: string[]; right?: boolean[] };
       upscaler: Record<'psnr' | 'bicubicPsnr' | 'clipFeatureDistance' | 'bicubicClipFeatureDistance' | 'steps', number> & {
@@ -65,6 +67,19 @@ describe('npm run eval', () => {
     expect(report.composition.heldOutCombinations.accuracy).toBe(
       report.composition.byGuidance.find((g) => g.guidance === defaultGuidance)!.heldOutCombinations,
     );
+    // Every wrong scene at the default guidance has exactly one failure kind.
+    const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+    const { failures, colourSwapTwins: twins } = report.composition;
+    expect(Object.keys(failures.heldOut).sort()).toEqual(['colour', 'count', 'relation', 'shape', 'size', 'swapped']);
+    expect(sum(failures.heldOut)).toBe(Math.round((1 - report.composition.accuracy) * scenes));
+    expect(sum(failures.heldOutCombinations)).toBe(
+      Math.round((1 - report.composition.heldOutCombinations.accuracy) * report.composition.heldOutCombinations.scenes),
+    );
+    // The binding test: pairs come from the held-out two-object scenes, and a pair is right both ways only if each half is.
+    expect(twins.pairs).toBeLessThanOrEqual(twoObjectScenes);
+    expect(twins.bothRight).toBeLessThanOrEqual(Math.min(twins.originalRight, twins.twinRight));
+    expect(twins.originalRight).toBeLessThanOrEqual(twins.pairs);
+    expect(existsSync(join(out, 'twins.png'))).toBe(twins.pairs > 0);
     // The shipped upscaler must beat bicubic on the held-out 2× ground truth, at its default steps.
     const up = report.upscaler;
     expect(up.bicubicPsnr).toBeGreaterThan(20);

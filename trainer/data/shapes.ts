@@ -196,6 +196,18 @@ export function shapesDataset(
 
 const OPPOSITE: Record<Relation, Relation> = { above: 'below', below: 'above', 'left of': 'right of', 'right of': 'left of' };
 
+/** A two-object scene with its objects' colours exchanged: the twin that shows whether colours are bound to objects. */
+export function colourSwapped(scene: ShapeScene): ShapeScene {
+  const [a, b] = scene.objects;
+  return {
+    relation: scene.relation,
+    objects: [
+      { ...a, colour: b.colour },
+      { ...b, colour: a.colour },
+    ],
+  };
+}
+
 /**
  * The scene changed in exactly what a frozen contrastive text encoder tends to blur: for two objects, their
  * shapes or colours swapped or their places swapped (the relation reversed); for one, another shape. Undefined
@@ -226,14 +238,7 @@ export function twinScene(scene: ShapeScene, rand: () => number): ShapeScene | u
           { ...b, shape: a.shape },
         ],
       };
-    else if (kind === 'colours')
-      twin = {
-        relation: scene.relation,
-        objects: [
-          { ...a, colour: b.colour },
-          { ...b, colour: a.colour },
-        ],
-      };
+    else if (kind === 'colours') twin = colourSwapped(scene);
     else
       twin = {
         relation: OPPOSITE[scene.relation],
@@ -349,7 +354,21 @@ export interface SceneScore {
   position: boolean;
   /** Everything the caption says is right: colour, shape and size of every object, and the relation. */
   all: boolean;
+  /** What went wrong first, where something did: the report's failure breakdown. */
+  failure?: SceneFailure;
 }
+
+/**
+ * Why a scene is wrong, in the order the detector checks it: fewer objects than named (where one of two is
+ * missing, an edge fragment of the other often stands in for it and the scene reads as a wrong colour or shape
+ * instead); for two, the caption's
+ * colours and shapes all present but paired the other way round (`swapped`, a binding failure); a colour or a
+ * shape the caption does not name; a wrong size; the relation not holding.
+ */
+export type SceneFailure = 'count' | 'swapped' | 'colour' | 'shape' | 'size' | 'relation';
+export const SCENE_FAILURES: SceneFailure[] = ['count', 'swapped', 'colour', 'shape', 'size', 'relation'];
+
+const sameMultiset = <T>(a: T[], b: T[]) => [...a].sort().join() === [...b].sort().join();
 
 /** Does a generated image show the scene? Colour+shape of every object, their sizes, and (for two) their relation. */
 export function scoreScene(img: FloatImage, scene: ShapeScene): SceneScore {
@@ -368,7 +387,16 @@ export function scoreScene(img: FloatImage, scene: ShapeScene): SceneScore {
       if (f) [match[i]] = [f, taken.add(f)];
     });
   const colourShape = match.every(Boolean) && found.length === count;
-  if (!colourShape) return { colourShape, size: false, position: false, all: false };
+  if (!colourShape) {
+    const wanted = (key: 'colour' | 'shape') =>
+      sameMultiset(
+        found.map((d) => d[key]),
+        scene.objects.map((o) => o[key]),
+      );
+    const failure: SceneFailure =
+      found.length !== count ? 'count' : wanted('colour') && wanted('shape') ? 'swapped' : wanted('colour') ? 'shape' : 'colour';
+    return { colourShape, size: false, position: false, all: false, failure };
+  }
   const size = scene.objects.every((o, i) => detectedSize(match[i]!, count) === o.size);
   let position = true;
   if (scene.relation) {
@@ -384,7 +412,8 @@ export function scoreScene(img: FloatImage, scene: ShapeScene): SceneScore {
     const alike = describeObject(scene.objects[0]) === describeObject(scene.objects[1]);
     position = holds(match as DetectedObject[]) || (alike && holds([match[1]!, match[0]!]));
   }
-  return { colourShape, size, position, all: size && position };
+  const failure: SceneFailure | undefined = !size ? 'size' : !position ? 'relation' : undefined;
+  return { colourShape, size, position, all: size && position, failure };
 }
 
 /**

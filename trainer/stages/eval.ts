@@ -7,7 +7,17 @@ import { downscale, resizeBicubic, type FloatImage } from '../../models/image.ts
 import { writeAtomic } from '../checkpoint.ts';
 import type { RunContext, StageSummary } from '../context.ts';
 import { encodePng } from '../../node/png.ts';
-import { compositionByObjects, parseCaption, scoreScene, type ShapeScene } from '../data/shapes.ts';
+import {
+  caption,
+  colourSwapped,
+  compositionByObjects,
+  isHeldOutCombination,
+  parseCaption,
+  SCENE_FAILURES,
+  type SceneScore,
+  scoreScene,
+  type ShapeScene,
+} from '../data/shapes.ts';
 import type { SplitData } from '../data/preset-data.ts';
 import type { Preset } from '../presets.ts';
 import { openBundle, type NodeBundle } from '../../node/bundle.ts';
@@ -116,6 +126,9 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
   };
   const sweep = [];
   const gridRows: FloatImage[] = [];
+  const defaultGuidance = bundle.manifest.diffusion.defaults.guidance;
+  // The detector's verdicts at the default guidance, for the failure breakdown.
+  const atDefault: { heldOut?: SceneScore[]; heldOutCombinations?: SceneScore[] } = {};
   for (const guidance of o.guidanceScales) {
     const images = await generateFor(text.hidden, empty.hidden, { guidance, steps: o.steps, seed: o.seed });
     const embeds = await bundle.embedImages(imagesToBatch(images));
@@ -129,6 +142,7 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
     };
     if (o.scenes) {
       const scores = images.map((im, i) => scoreScene(im, o.scenes![i]));
+      if (guidance === defaultGuidance) atDefault.heldOut = scores;
       row.colourShapeAccuracy = mean(scores.map((s) => +s.colourShape));
       row.positionAccuracy = mean(scores.map((s) => +(s.colourShape && s.position)));
       const byObjects = compositionByObjects(scores, o.scenes);
@@ -144,7 +158,9 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
         steps: o.steps,
         seed: o.seed,
       });
-      row.heldOutCombinationsAccuracy = mean(generated.map((im, i) => +scoreScene(im, c.scenes[i]).all));
+      const scores = generated.map((im, i) => scoreScene(im, c.scenes[i]));
+      if (guidance === defaultGuidance) atDefault.heldOutCombinations = scores;
+      row.heldOutCombinationsAccuracy = mean(scores.map((r) => +r.all));
     }
     sweep.push(row);
     gridRows.push(...images.slice(0, 8));
@@ -212,7 +228,30 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
   }
 
   const half = Math.floor(realEmbeds.length / 2);
-  const composition = o.scenes ? compositionReport(o, sweep, bundle.manifest.diffusion.defaults.guidance) : undefined;
+  const composition = o.scenes
+    ? {
+        ...compositionReport(o, sweep, defaultGuidance),
+        failures: {
+          heldOut: failureCounts(atDefault.heldOut),
+          heldOutCombinations: failureCounts(atDefault.heldOutCombinations),
+        },
+        colourSwapTwins: await colourSwapTwins(
+          o.scenes,
+          async (scenes) => {
+            const prompts = scenes.map(caption);
+            const t = await bundle.encodeText(prompts);
+            return generateFor(t.hidden, (await bundle.encodeText(prompts.map(() => ''))).hidden, { seed: o.seed });
+          },
+          (originals, twins) => save('twins.png', [...originals, ...twins], originals.length),
+        ),
+      }
+    : undefined;
+  if (composition) {
+    const t = composition.colourSwapTwins;
+    o.log(
+      `eval: colour-swap twins: ${t.bothRight} of ${t.pairs} pairs right both ways (originals ${t.originalRight}, twins ${t.twinRight}); held-out failures at guidance ${defaultGuidance}: ${JSON.stringify(composition.failures.heldOut)}`,
+    );
+  }
   const report: Record<string, unknown> = {
     composition,
     prompts: o.prompts.length,
@@ -327,6 +366,38 @@ function compositionReport(o: EvalOptions, sweep: Record<string, number>[], defa
       twoObjects: r.twoObjectAccuracy,
       heldOutCombinations: r.heldOutCombinationsAccuracy,
     })),
+  };
+}
+
+/** How many scenes failed in each way (scenes[].failure); undefined where that set was not generated at the default guidance. */
+function failureCounts(scores?: SceneScore[]) {
+  return scores && Object.fromEntries(SCENE_FAILURES.map((f) => [f, scores.filter((s) => s.failure === f).length]));
+}
+
+/**
+ * The binding test (twins.png: originals above their twins): each held-out two-object scene with two colours beside its twin with the colours exchanged,
+ * same seed, at the default guidance. A model that draws both right knows which colour belongs to which object;
+ * one that draws the same picture for both is right at most once per pair. Twins that would make a held-out
+ * combination are left out (that would test generalisation, not binding).
+ */
+async function colourSwapTwins(
+  scenes: ShapeScene[],
+  draw: (scenes: ShapeScene[]) => Promise<FloatImage[]>,
+  show: (originals: FloatImage[], twins: FloatImage[]) => void,
+) {
+  const originals = scenes.filter(
+    (s) => s.objects.length === 2 && s.objects[0].colour !== s.objects[1].colour && !isHeldOutCombination(colourSwapped(s)),
+  );
+  const twins = originals.map(colourSwapped);
+  const [a, b] = [await draw(originals), await draw(twins)];
+  const right = (images: FloatImage[], of: ShapeScene[]) => images.map((im, i) => scoreScene(im, of[i]).all);
+  const [ra, rb] = [right(a, originals), right(b, twins)];
+  show(a.slice(0, 10), b.slice(0, 10));
+  return {
+    pairs: originals.length,
+    originalRight: ra.filter(Boolean).length,
+    twinRight: rb.filter(Boolean).length,
+    bothRight: ra.filter((r, i) => r && rb[i]).length,
   };
 }
 

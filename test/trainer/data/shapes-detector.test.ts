@@ -1,13 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { loadTokenizer } from '../../../models/text/tokenizer.ts';
 import {
+  COLOURS,
   caption,
+  colourSwapped,
   compositionByObjects,
   generateScene,
   HELD_OUT_COMBINATIONS,
   isHeldOutCombination,
   parseCaption,
   renderScene,
+  SCENE_FAILURES,
+  SHAPES,
+  type SceneFailure,
   scoreScene,
   shapesDataset,
   splitScene,
@@ -69,6 +74,48 @@ describe('the shapes detector on real renders', () => {
         two.objects[0].size === two.objects[1].size,
     );
     expect(scoreScene(image, resized).all).toBe(false);
+  });
+});
+
+describe('failure breakdown', () => {
+  it('names what a render gets wrong against a caption: swapped colours, a foreign colour or shape, a size, the relation, the object count', () => {
+    const seen = new Map<SceneFailure | 'right', number>();
+    const note = (k: SceneFailure | 'right') => seen.set(k, (seen.get(k) ?? 0) + 1);
+    const scenes = Array.from({ length: 200 }, (_, i) => splitScene(5, i, { maxObjects: 2, twoObjectShare: 1 }, 'ordinary')).filter(
+      ({ objects: [a, b] }) => a && b && a.colour !== b.colour && a.shape !== b.shape && a.size === b.size,
+    );
+    for (const scene of scenes.slice(0, 24)) {
+      const [a, b] = scene.objects;
+      const image = renderScene(scene, 48);
+      const other = <T extends string>(all: readonly T[], ...not: T[]) => all.find((x) => !not.includes(x))!;
+      const colour = other(Object.keys(COLOURS) as (keyof typeof COLOURS)[], a.colour, b.colour);
+      const shape = other(SHAPES, a.shape, b.shape);
+      const cases: [ShapeScene, SceneFailure | undefined][] = [
+        [scene, undefined],
+        [colourSwapped(scene), 'swapped'],
+        [{ ...scene, objects: [{ ...a, colour }, b] }, 'colour'],
+        [{ ...scene, objects: [a, { ...b, shape }] }, 'shape'],
+        [{ ...scene, objects: [a, { ...b, size: b.size === 'small' ? 'large' : 'small' }] }, 'size'],
+        [
+          {
+            ...scene,
+            relation: ({ above: 'below', below: 'above', 'left of': 'right of', 'right of': 'left of' } as const)[scene.relation!],
+          },
+          'relation',
+        ],
+      ];
+      for (const [asked, want] of cases) {
+        const got = scoreScene(image, asked);
+        expect(got.failure, `${caption(scene)} asked as ${caption(asked)}`).toBe(want);
+        expect(got.all).toBe(want === undefined);
+        note(got.failure ?? 'right');
+      }
+      // Not a lone object: its anti-aliased edge leaves fragments of a neighbouring palette colour (up to 26 px at
+      // 48 px, above the speck floor), one of which then stands in for the missing object.
+      expect(scoreScene(renderScene({ objects: [] }, 48), scene).failure).toBe('count');
+      note('count');
+    }
+    expect([...seen.keys()].sort()).toEqual([...SCENE_FAILURES, 'right'].sort());
   });
 });
 
