@@ -1,6 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createRng } from '../../models/diffusion/rng.ts';
-import { validateImageEncoderConfig, validateTextEncoderConfig, validateUnetConfig, validateVaeConfig } from '../../models/nn/configs.ts';
+import {
+  type ImageEncoderConfig,
+  type TextEncoderConfig,
+  validateImageEncoderConfig,
+  validateTextEncoderConfig,
+  validateUnetConfig,
+  validateVaeConfig,
+} from '../../models/nn/configs.ts';
 import { imageEncoder } from '../../models/nn/image-encoder.ts';
 import { textEncoder } from '../../models/nn/text-encoder.ts';
 import { unet } from '../../models/nn/unet.ts';
@@ -85,37 +92,27 @@ export function networkCases(batch = 2): NetworkCase[] {
     for (let t = 0; t < text.maxLength; t++)
       ids[b * text.maxLength + t] = t === 0 ? 1 : t < 5 + b ? 2 + ((b * 7 + t * 3) % 47) : text.padId;
   const latent = 16 / 4;
+  // Variants of one network differ in a config field only: one case each, from the config.
+  const textCase = (name: string, cfg: TextEncoderConfig): Omit<NetworkCase, 'forward'> => ({
+    name,
+    inputs: { input_ids: { data: ids, shape: [batch, text.maxLength], image: false } },
+    run: (ops, x) => {
+      const out = textEncoder(ops, cfg, x.input_ids);
+      return { last_hidden_state: out.hidden, text_embeds: out.pooled };
+    },
+    exportOnnx: (w, o) => exportTextEncoder(cfg, w, o),
+  });
+  const imageCase = (name: string, cfg: ImageEncoderConfig, seed: number): Omit<NetworkCase, 'forward'> => ({
+    name,
+    inputs: { pixel_values: normal(seed, [batch, 16, 16, 3]) },
+    run: (ops, x) => ({ image_embeds: imageEncoder(ops, cfg, x.pixel_values) }),
+    exportOnnx: (w, o) => exportImageEncoder(cfg, w, o),
+  });
   const cases: Omit<NetworkCase, 'forward'>[] = [
-    {
-      name: 'text_encoder',
-      inputs: { input_ids: { data: ids, shape: [batch, text.maxLength], image: false } },
-      run: (ops, x) => {
-        const out = textEncoder(ops, text, x.input_ids);
-        return { last_hidden_state: out.hidden, text_embeds: out.pooled };
-      },
-      exportOnnx: (w, o) => exportTextEncoder(text, w, o),
-    },
-    {
-      name: 'text_encoder_causal',
-      inputs: { input_ids: { data: ids, shape: [batch, text.maxLength], image: false } },
-      run: (ops, x) => {
-        const out = textEncoder(ops, { ...text, causal: true }, x.input_ids);
-        return { last_hidden_state: out.hidden, text_embeds: out.pooled };
-      },
-      exportOnnx: (w, o) => exportTextEncoder({ ...text, causal: true }, w, o),
-    },
-    {
-      name: 'image_encoder',
-      inputs: { pixel_values: normal(1, [batch, 16, 16, 3]) },
-      run: (ops, x) => ({ image_embeds: imageEncoder(ops, image, x.pixel_values) }),
-      exportOnnx: (w, o) => exportImageEncoder(image, w, o),
-    },
-    {
-      name: 'image_encoder_positional',
-      inputs: { pixel_values: normal(8, [batch, 16, 16, 3]) },
-      run: (ops, x) => ({ image_embeds: imageEncoder(ops, { ...image, positionalPool: true }, x.pixel_values) }),
-      exportOnnx: (w, o) => exportImageEncoder({ ...image, positionalPool: true }, w, o),
-    },
+    textCase('text_encoder', text),
+    textCase('text_encoder_causal', { ...text, causal: true }),
+    imageCase('image_encoder', image, 1),
+    imageCase('image_encoder_positional', { ...image, positionalPool: true }, 8),
     {
       name: 'vae_encoder',
       inputs: { sample: normal(2, [batch, 16, 16, 3]) },
