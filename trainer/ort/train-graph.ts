@@ -44,38 +44,7 @@ export function buildTrainGraph(
   const ema = opt.emaDecay !== undefined ? vec('ema') : undefined;
   const [lr, c1, c2] = ['lr', 'c1', 'c2'].map((name) => graph.addInput({ name, dtype: 'float32', dims: [] }));
   const emaDecay = ema ? graph.addInput({ name: 'ema_decay', dtype: 'float32', dims: [] }) : undefined;
-
-  // One input per parameter (views of the engine's flat vector, no slicing in the graph); conv filters
-  // arrive [cout, cin, kh, kw], as Conv takes them, so no forward transposes.
-  const syms = new Map<string, Sym>();
-  for (const p of params) {
-    const name = graph.addInput({ name: paramInputName(p.key), dtype: 'float32', dims: storedShape(p) });
-    syms.set(p.key, tape.track({ name, shape: p.shape, image: false, oihw: p.filter }));
-  }
-  const paramSym = (key: string): Sym => {
-    const s = syms.get(key);
-    if (!s) throw new Error(`objective ${objective.name} asked for parameter ${key}, which shape discovery did not see`);
-    return s;
-  };
-  const views = new Map<string, Ops<Sym>>();
-  const net = (network: string) => {
-    let view = views.get(network);
-    if (!view) {
-      view = gradOps(onnxOps(graph, new Map(), { params: (name) => paramSym(`${network}/${name}`) }), tape);
-      views.set(network, view);
-    }
-    return view;
-  };
-
-  const inputs: Record<string, Sym> = {};
-  for (const [name, spec] of Object.entries(objective.inputs)) {
-    graph.addInput({ name, dtype: spec.dtype === 'int32' ? 'int64' : 'float32', dims: spec.shape });
-    // Images arrive NHWC as the objective builds them; the builder's image tensors are NCHW.
-    inputs[name] = spec.image
-      ? { name: graph.node('Transpose', [name], { perm: { ints: [0, 3, 1, 2] } })[0], shape: spec.shape, image: true }
-      : { name, shape: spec.shape, image: false };
-  }
-  const loss = objective.loss(net, inputs);
+  const { loss, paramSym } = traceLoss(graph, objective, params, tape);
 
   const grads = tape.gradients(
     loss,
@@ -118,4 +87,54 @@ export function buildTrainGraph(
   if (ema && emaDecay) out('ema_out', n('Add', [ema, n('Mul', [n('Sub', [p2, ema]), n('Sub', [c(1), emaDecay])])]), [total]);
   if (options.exposeGradients) out('grads', g, [total]);
   return encodeModel(graph, { network: `train_${objective.name}` });
+}
+
+/**
+ * The objective's loss traced into `graph`: one input per parameter (views of the engine's flat vector, no
+ * slicing in the graph; conv filters arrive [cout, cin, kh, kw], as Conv takes them, so no forward transposes)
+ * and one per data input; with a tape, every op also records its VJP.
+ */
+function traceLoss(graph: OnnxGraph, objective: Objective, params: ParamSpec[], tape?: GradTape) {
+  const syms = new Map<string, Sym>();
+  for (const p of params) {
+    const name = graph.addInput({ name: paramInputName(p.key), dtype: 'float32', dims: storedShape(p) });
+    const sym: Sym = { name, shape: p.shape, image: false, oihw: p.filter };
+    syms.set(p.key, tape ? tape.track(sym) : sym);
+  }
+  const paramSym = (key: string): Sym => {
+    const s = syms.get(key);
+    if (!s) throw new Error(`objective ${objective.name} asked for parameter ${key}, which shape discovery did not see`);
+    return s;
+  };
+  const views = new Map<string, Ops<Sym>>();
+  const net = (network: string) => {
+    let view = views.get(network);
+    if (!view) {
+      const base = onnxOps(graph, new Map(), { params: (name) => paramSym(`${network}/${name}`) });
+      view = tape ? gradOps(base, tape) : base;
+      views.set(network, view);
+    }
+    return view;
+  };
+  const inputs: Record<string, Sym> = {};
+  for (const [name, spec] of Object.entries(objective.inputs)) {
+    graph.addInput({ name, dtype: spec.dtype === 'int32' ? 'int64' : 'float32', dims: spec.shape });
+    // Images arrive NHWC as the objective builds them; the builder's image tensors are NCHW.
+    inputs[name] = spec.image
+      ? { name: graph.node('Transpose', [name], { perm: { ints: [0, 3, 1, 2] } })[0], shape: spec.shape, image: true }
+      : { name, shape: spec.shape, image: false };
+  }
+  return { loss: objective.loss(net, inputs), paramSym };
+}
+
+/**
+ * The training graph's forward half alone: the loss from parameters fed as inputs, as the step computes it. The
+ * train-step bench times it beside the exported inference graph, whose weights are initializers that onnxruntime
+ * can pre-pack, to tell the backward pass's cost from what fed weights cost the forward.
+ */
+export function buildForwardGraph(objective: Objective, params: ParamSpec[]): Uint8Array {
+  const graph = new OnnxGraph(`forward_${objective.name}`);
+  const { loss } = traceLoss(graph, objective, params);
+  graph.addOutput(loss.name, { name: 'loss', dtype: 'float32', dims: [] });
+  return encodeModel(graph, { network: `forward_${objective.name}` });
 }
