@@ -361,9 +361,8 @@ export interface SceneScore {
 /**
  * Why a scene is wrong, in the order the detector checks it: fewer objects than named (where one of two is
  * missing, an edge fragment of the other often stands in for it and the scene reads as a wrong colour or shape
- * instead); for two, the caption's
- * colours and shapes all present but paired the other way round (`swapped`, a binding failure); a colour or a
- * shape the caption does not name; a wrong size; the relation not holding.
+ * instead); for two, the caption's colours and shapes all present but paired the other way round (`swapped`, a
+ * binding failure); a colour or a shape the caption does not name; a wrong size; the relation not holding.
  */
 export type SceneFailure = 'count' | 'swapped' | 'colour' | 'shape' | 'size' | 'relation';
 export const SCENE_FAILURES: SceneFailure[] = ['count', 'swapped', 'colour', 'shape', 'size', 'relation'];

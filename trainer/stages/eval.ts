@@ -124,6 +124,9 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
     }
     return images;
   };
+  /** Prompts drawn against the empty prompt's states as unconditional, as the page and the CLI draw them. */
+  const drawPrompts = async (prompts: string[], options: Parameters<typeof generateFor>[2]) =>
+    generateFor((await bundle.encodeText(prompts)).hidden, (await bundle.encodeText(prompts.map(() => ''))).hidden, options);
   const sweep = [];
   const gridRows: FloatImage[] = [];
   const defaultGuidance = bundle.manifest.diffusion.defaults.guidance;
@@ -152,12 +155,7 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
     }
     if (o.combinations) {
       const c = o.combinations;
-      const t = await bundle.encodeText(c.prompts);
-      const generated = await generateFor(t.hidden, (await bundle.encodeText(c.prompts.map(() => ''))).hidden, {
-        guidance,
-        steps: o.steps,
-        seed: o.seed,
-      });
+      const generated = await drawPrompts(c.prompts, { guidance, steps: o.steps, seed: o.seed });
       const scores = generated.map((im, i) => scoreScene(im, c.scenes[i]));
       if (guidance === defaultGuidance) atDefault.heldOutCombinations = scores;
       row.heldOutCombinationsAccuracy = mean(scores.map((r) => +r.all));
@@ -193,8 +191,7 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
 
   // Samples at the bundle's defaults: held-out captions (real above generated), then training captions.
   const fixed = [...o.prompts.slice(0, 8), ...o.trainPrompts.slice(0, 8)];
-  const fixedText = await bundle.encodeText(fixed);
-  const fixedImages = await generateFor(fixedText.hidden, (await bundle.encodeText(fixed.map(() => ''))).hidden, { seed: o.seed });
+  const fixedImages = await drawPrompts(fixed, { seed: o.seed });
   save('samples.png', [...o.real.slice(0, 8), ...fixedImages.slice(0, 8), ...o.trainReal.slice(0, 8), ...fixedImages.slice(8)], 8);
 
   // One seed per prompt, every sampler at 4–32 steps: rows are samplers, columns steps (two prompts side by side).
@@ -213,8 +210,7 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
   const examples = bundle.manifest.examples ?? [];
   let examplesReport: { prompts: string[]; right?: boolean[] } | undefined;
   if (examples.length > 0) {
-    const t = await bundle.encodeText(examples);
-    const images = await generateFor(t.hidden, (await bundle.encodeText(examples.map(() => ''))).hidden, { seed: o.seed });
+    const images = await drawPrompts(examples, { seed: o.seed });
     save('examples.png', images, 10);
     const scenes = examples.map(parseCaption);
     examplesReport = {
@@ -237,11 +233,7 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
         },
         colourSwapTwins: await colourSwapTwins(
           o.scenes,
-          async (scenes) => {
-            const prompts = scenes.map(caption);
-            const t = await bundle.encodeText(prompts);
-            return generateFor(t.hidden, (await bundle.encodeText(prompts.map(() => ''))).hidden, { seed: o.seed });
-          },
+          (scenes) => drawPrompts(scenes.map(caption), { seed: o.seed }),
           (originals, twins) => save('twins.png', [...originals, ...twins], originals.length),
         ),
       }
@@ -330,10 +322,7 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
     );
   }
   if (o.pixelJudge) {
-    const { retrieval, vae } = await pixelJudgeReport(o, runtime, async (prompts, seed) => {
-      const t = await bundle.encodeText(prompts);
-      return generateFor(t.hidden, (await bundle.encodeText(prompts.map(() => ''))).hidden, { seed });
-    });
+    const { retrieval, vae } = await pixelJudgeReport(o, runtime, (prompts, seed) => drawPrompts(prompts, { seed }));
     report.retrieval = retrieval;
     report.vae = vae;
   }
@@ -375,8 +364,8 @@ function failureCounts(scores?: SceneScore[]) {
 }
 
 /**
- * The binding test (twins.png: originals above their twins): each held-out two-object scene with two colours beside its twin with the colours exchanged,
- * same seed, at the default guidance. A model that draws both right knows which colour belongs to which object;
+ * The binding test (twins.png: originals above their twins): each held-out two-object scene with two colours
+ * beside its twin with the colours exchanged, same seed, at the default guidance. A model that draws both right knows which colour belongs to which object;
  * one that draws the same picture for both is right at most once per pair. Twins that would make a held-out
  * combination are left out (that would test generalisation, not binding).
  */
