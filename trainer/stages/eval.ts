@@ -377,6 +377,8 @@ async function colourSwapTwins(
   const originals = scenes.filter(
     (s) => s.objects.length === 2 && s.objects[0].colour !== s.objects[1].colour && !isHeldOutCombination(colourSwapped(s)),
   );
+  // One-object presets (shapes-tiny) have no pairs: nothing to draw, and an empty grid is no picture.
+  if (originals.length === 0) return { pairs: 0, originalRight: 0, twinRight: 0, bothRight: 0 };
   const twins = originals.map(colourSwapped);
   const [a, b] = [await draw(originals), await draw(twins)];
   const right = (images: FloatImage[], of: ShapeScene[]) => images.map((im, i) => scoreScene(im, of[i]).all);
