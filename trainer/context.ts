@@ -15,7 +15,7 @@ import {
 } from '../models/nn/configs.ts';
 import type { Dataset, Sample } from './data/dataset.ts';
 import { loadPresetData, type SplitData } from './data/preset-data.ts';
-import type { Preset } from './presets.ts';
+import type { Preset, StageSchedule } from './presets.ts';
 import type { Backend } from './backend.ts';
 import type { EngineSettings, TrainingEngine } from './engine.ts';
 import type { Objective } from './objective.ts';
@@ -134,10 +134,7 @@ export class RunContext {
   }
 
   /** The loop options every stage shares: its folder, schedule, checkpointing, resume and logging. */
-  loopOptions(
-    stage: string,
-    sched: { steps: number; batchSize: number; lr: number; warmupSteps: number; lrSchedule?: 'constant' | 'cosine' },
-  ) {
+  loopOptions(stage: string, sched: Pick<StageSchedule, 'steps' | 'batchSize' | 'lr' | 'warmupSteps' | 'lrSchedule' | 'lrCycles'>) {
     return {
       stage,
       dir: this.stageDir(stage),
@@ -146,6 +143,7 @@ export class RunContext {
       lr: sched.lr,
       warmupSteps: sched.warmupSteps,
       lrSchedule: sched.lrSchedule,
+      lrCycles: sched.lrCycles,
       checkpointEvery: this.checkpointEvery,
       resume: this.resume,
       log: this.log,

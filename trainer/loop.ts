@@ -28,6 +28,8 @@ export interface LoopOptions {
   warmupSteps: number;
   /** After warm-up: constant, or cosine decay to 0 at the last step. */
   lrSchedule?: 'constant' | 'cosine';
+  /** Cosine cycles (warm restarts); 1 when absent. */
+  lrCycles?: number;
   checkpointEvery: number;
   sampleEvery?: number;
   resume: boolean;
@@ -45,11 +47,18 @@ export interface LoopResult {
   wallSeconds: number;
 }
 
-/** Linear warm-up over `warmupSteps`, then constant or cosine decay to 0 at the last step. */
-export function learningRate(o: Pick<LoopOptions, 'lr' | 'warmupSteps' | 'lrSchedule' | 'steps'>, step: number): number {
+/**
+ * Linear warm-up over `warmupSteps`, then constant, or cosine decay to 0 at the end of each of `lrCycles`
+ * equal cycles (the warm-up inside the first).
+ */
+export function learningRate(o: Pick<LoopOptions, 'lr' | 'warmupSteps' | 'lrSchedule' | 'lrCycles' | 'steps'>, step: number): number {
   const warm = Math.min(1, (step + 1) / Math.max(1, o.warmupSteps));
   if (o.lrSchedule !== 'cosine' || step < o.warmupSteps) return o.lr * warm;
-  const progress = (step - o.warmupSteps) / Math.max(1, o.steps - o.warmupSteps);
+  const cycles = o.lrCycles ?? 1;
+  const length = o.steps / cycles;
+  const cycle = Math.min(cycles - 1, Math.floor(step / length));
+  const start = cycle * length + (cycle === 0 ? o.warmupSteps : 0);
+  const progress = (step - start) / Math.max(1, (cycle + 1) * length - start);
   return o.lr * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, progress)));
 }
 

@@ -11,6 +11,12 @@ export interface StageSchedule {
   warmupSteps: number;
   /** After warm-up: constant (default) or cosine decay to 0 at the last step. */
   lrSchedule?: 'constant' | 'cosine';
+  /**
+   * Cosine with warm restarts: the steps split into this many equal cycles, each decaying to 0 at its end and
+   * the next restarting at `lr` (the first holds the warm-up). A run of one cycle is, step for step, the first
+   * cycle of a longer run, so a finished run can be resumed under a preset with more cycles.
+   */
+  lrCycles?: number;
 }
 
 /** Everything that defines a model family: data, network sizes, schedules and how long each stage trains. */
