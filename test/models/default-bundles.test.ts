@@ -63,7 +63,7 @@ describe('the bundles shipped in models/bundles', () => {
     });
 
     if (name === 'shapes')
-      it("shapes: the two-object example prompts come out right (each object's colour, shape and size and the relation, by the ground-truth detector) for at least 4 of 10", async () => {
+      it("shapes: the two-object example prompts come out right (each object's colour, shape and size and the relation, by the ground-truth detector) for at least 8 of 10", async () => {
         const bundle = await openBundle(join(BUNDLES, name));
         const prompts = (bundle.manifest.examples ?? []).filter((e) => parseCaption(e)?.relation);
         expect(prompts.length).toBe(10);
@@ -71,9 +71,9 @@ describe('the bundles shipped in models/bundles', () => {
         const empty = await bundle.encodeText(prompts.map(() => ''));
         const out = await generate(await bundle.runtime(), bundle.manifest, { cond: text.hidden, uncond: empty.hidden, seed: 7 });
         const right = batchToImages(out.data, out.dims).filter((image, i) => scoreScene(image, parseCaption(prompts[i])!).all);
-        // The issue asks 6 of 8; v9 draws 5 of these 10 right at this seed (7 of 10 at seed 1 each in the eval) and
-        // a model that cannot bind, like v2, none. Raise this with the model.
-        expect(right.length).toBeGreaterThanOrEqual(4);
+        // The issue asks 6 of 8; v13 draws 9 of these 10 right at this seed (8, 8, 8, 8, 7 at seeds 1–5; the one it
+        // always misses is a small square, drawn with rounded corners) and a model that cannot bind, like v2, none.
+        expect(right.length).toBeGreaterThanOrEqual(8);
       });
 
     if (name === 'emoji')
