@@ -25,11 +25,26 @@ const jobs = new Map<number, GenerationParameters>();
 /** The rest of a multi-image run (Count > 1), started one after another. */
 let queue: GenerateParams[] = [];
 
+/**
+ * Guidance and strength are continuous. Arrow keys move them by the input's step, but the browser refuses to submit a number
+ * off that grid, and any value in range must go through: typed, from a share link, or a model's default such as 1.73.
+ */
+const continuous = ['guidance', 'strength'].map(input);
+function fitSteps(): void {
+  for (const el of continuous) {
+    el.dataset.grid ??= el.step;
+    el.step = el.dataset.grid;
+    if (el.validity.stepMismatch) el.step = 'any';
+  }
+}
+for (const el of continuous) el.addEventListener('input', fitSteps);
+
 // Every parameter can come from the URL, so a share link reproduces an image exactly.
 for (const id of ['prompt', 'negative', 'steps', 'guidance', 'sampler', 'seed', 'strength']) {
   const v = query.get(id);
   if (v !== null) input(id).value = v;
 }
+fitSteps();
 if (query.get('upscale') === '1') input('upscale').checked = true;
 
 function formParams(): GenerateParams {
@@ -153,6 +168,7 @@ function renderItem(item: GalleryItem): HTMLElement {
       ] as const)
         input(id).value = String(v);
       if (p.strength !== undefined) input('strength').value = String(p.strength);
+      fitSteps();
       input('upscale').checked = Boolean(p.upscale);
     }),
     actionButton('use as init', async () => useAsInit(await rgbaAt(item.png, imageSize), `gallery image "${p.prompt}" seed ${p.seed}`)),
@@ -230,6 +246,7 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       $('attribution').textContent = m.attribution ?? '';
       if (!query.get('steps')) input('steps').value = String(m.defaults.steps);
       if (!query.get('guidance')) input('guidance').value = String(m.defaults.guidance);
+      fitSteps();
       if (!query.get('prompt') && m.examples.length > 0) input('prompt').value = m.examples[0];
       // Example prompts: one click fills the prompt and generates.
       $('examples').replaceChildren(

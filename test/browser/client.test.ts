@@ -250,10 +250,13 @@ describe('the page in headless Chromium', () => {
     await page.selectOption('#sampler', 'dpmpp-2m');
 
     await page.fill('#negative', 'a small red circle');
+    // A guidance off the input's 0.05 arrow-key grid still submits, here and from the share link below.
+    const defaultGuidance = await page.inputValue('#guidance');
+    await page.fill('#guidance', '1.73');
     const negated = await generateIn(page, 'a large green square', 8, 21);
     expect(maxDiff(negated, base)).toBeGreaterThan(3);
     const made = await newestParameters();
-    expect(made.parameters.negative).toBe('a small red circle');
+    expect(made.parameters).toMatchObject({ negative: 'a small red circle', guidance: 1.73 });
     // The download is a PNG of the image as shown.
     const decoded = decodeImage(made.png);
     expect([decoded.width, decoded.height]).toEqual([size, size]);
@@ -272,6 +275,7 @@ describe('the page in headless Chromium', () => {
     const shared = await canvasPixels(other);
     expect(maxDiff(shared, negated)).toBe(0);
     await page.fill('#negative', '');
+    await page.fill('#guidance', defaultGuidance);
 
     const seedBefore = await page.inputValue('#seed');
     await page.click('#dice');
