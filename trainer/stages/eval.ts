@@ -103,8 +103,7 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
   const realClip = clipScore(realEmbeds, text.embeds);
   const perItem = text.hidden.data.length / o.prompts.length;
   const generateFor = async (
-    cond: Tensor,
-    uncond: Tensor,
+    { cond, uncond }: { cond: Tensor; uncond: Tensor },
     options: { guidance?: number; steps?: number; sampler?: string; seed: number },
   ) => {
     const n = cond.dims[0];
@@ -124,16 +123,21 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
     }
     return images;
   };
-  /** Prompts drawn against the empty prompt's states as unconditional, as the page and the CLI draw them. */
-  const drawPrompts = async (prompts: string[], options: Parameters<typeof generateFor>[2]) =>
-    generateFor((await bundle.encodeText(prompts)).hidden, (await bundle.encodeText(prompts.map(() => ''))).hidden, options);
+  /** Prompts against the empty prompt's states as unconditional, as the page and the CLI draw them. */
+  const promptStates = async (prompts: string[]) => ({
+    cond: (await bundle.encodeText(prompts)).hidden,
+    uncond: (await bundle.encodeText(prompts.map(() => ''))).hidden,
+  });
+  const drawPrompts = async (prompts: string[], options: Parameters<typeof generateFor>[1]) =>
+    generateFor(await promptStates(prompts), options);
+  const combinationStates = o.combinations && (await promptStates(o.combinations.prompts));
   const sweep = [];
   const gridRows: FloatImage[] = [];
   const defaultGuidance = bundle.manifest.diffusion.defaults.guidance;
   // The detector's verdicts at the default guidance, for the failure breakdown.
   const atDefault: { heldOut?: SceneScore[]; heldOutCombinations?: SceneScore[] } = {};
   for (const guidance of o.guidanceScales) {
-    const images = await generateFor(text.hidden, empty.hidden, { guidance, steps: o.steps, seed: o.seed });
+    const images = await generateFor({ cond: text.hidden, uncond: empty.hidden }, { guidance, steps: o.steps, seed: o.seed });
     const embeds = await bundle.embedImages(imagesToBatch(images));
     const row: Record<string, number> = {
       guidance,
@@ -153,9 +157,9 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
       if (byObjects.oneObject !== undefined) row.oneObjectAccuracy = byObjects.oneObject;
       if (byObjects.twoObjects !== undefined) row.twoObjectAccuracy = byObjects.twoObjects;
     }
-    if (o.combinations) {
+    if (o.combinations && combinationStates) {
       const c = o.combinations;
-      const generated = await drawPrompts(c.prompts, { guidance, steps: o.steps, seed: o.seed });
+      const generated = await generateFor(combinationStates, { guidance, steps: o.steps, seed: o.seed });
       const scores = generated.map((im, i) => scoreScene(im, c.scenes[i]));
       if (guidance === defaultGuidance) atDefault.heldOutCombinations = scores;
       row.heldOutCombinationsAccuracy = mean(scores.map((r) => +r.all));
@@ -195,12 +199,15 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
   save('samples.png', [...o.real.slice(0, 8), ...fixedImages.slice(0, 8), ...o.trainReal.slice(0, 8), ...fixedImages.slice(8)], 8);
 
   // One seed per prompt, every sampler at 4–32 steps: rows are samplers, columns steps (two prompts side by side).
-  const pair = { data: text.hidden.data.slice(0, 2 * perItem), dims: [2, ...text.hidden.dims.slice(1)] };
-  const pairEmpty = { data: empty.hidden.data.slice(0, 2 * perItem), dims: pair.dims };
+  const dims = [2, ...text.hidden.dims.slice(1)];
+  const pair = {
+    cond: { data: text.hidden.data.slice(0, 2 * perItem), dims },
+    uncond: { data: empty.hidden.data.slice(0, 2 * perItem), dims },
+  };
   const samplerCells: FloatImage[] = [];
   for (const sampler of SAMPLER_NAMES) {
     const row: FloatImage[][] = [];
-    for (const steps of SAMPLER_STEPS) row.push(await generateFor(pair, pairEmpty, { sampler, steps, seed: o.seed }));
+    for (const steps of SAMPLER_STEPS) row.push(await generateFor(pair, { sampler, steps, seed: o.seed }));
     samplerCells.push(...row.map((r) => r[0]), ...row.map((r) => r[1]));
   }
   save('samplers.png', samplerCells, 2 * SAMPLER_STEPS.length);
@@ -364,10 +371,10 @@ function failureCounts(scores?: SceneScore[]) {
 }
 
 /**
- * The binding test (twins.png: originals above their twins): each held-out two-object scene with two colours
- * beside its twin with the colours exchanged, same seed, at the default guidance. A model that draws both right knows which colour belongs to which object;
- * one that draws the same picture for both is right at most once per pair. Twins that would make a held-out
- * combination are left out (that would test generalisation, not binding).
+ * The binding test (twins.png: originals above their twins): each held-out two-object scene with two colours beside
+ * its twin with the colours exchanged, same seed, at the default guidance. A model that draws both right knows which
+ * colour belongs to which object; one that draws the same picture for both is right at most once per pair. Twins that
+ * would make a held-out combination are left out (that would test generalisation, not binding).
  */
 async function colourSwapTwins(
   scenes: ShapeScene[],
