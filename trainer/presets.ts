@@ -173,9 +173,10 @@ const SHAPES: Preset = {
   stages: {
     clip: { steps: 1200, batchSize: 48, lr: 2e-3, warmupSteps: 20, twins: true },
     vae: { steps: 1500, batchSize: 16, lr: 2e-3, warmupSteps: 60, lrSchedule: 'cosine' },
-    // Two cosine cycles of 6 000 steps, each a sitting within 2.5 h on 2 cores: the first is v12's whole U-Net run,
-    // the second sharpens what v12 drew soft (squares with rounded corners, read as circles).
-    unet: { steps: 12000, batchSize: 32, lr: 1e-3, warmupSteps: 200, lrSchedule: 'cosine', lrCycles: 2 },
+    // Three cosine cycles of 6 000 steps, each a sitting within 2.5 h on 2 cores: the first is v12's whole U-Net run,
+    // the second (v13) sharpened what v12 drew soft (squares with rounded corners, read as circles) from 76.6 to
+    // 89.8 % of held-out scenes; the third goes on with the small squares v13 still rounds.
+    unet: { steps: 18000, batchSize: 32, lr: 1e-3, warmupSteps: 200, lrSchedule: 'cosine', lrCycles: 3 },
   },
   eval: { prompts: 128, guidanceScales: [1, 1.5, 1.75, 2, 3, 4, 7], steps: 20 },
 };
