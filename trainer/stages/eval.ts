@@ -130,7 +130,8 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
   });
   const drawPrompts = async (prompts: string[], options: Parameters<typeof generateFor>[1]) =>
     generateFor(await promptStates(prompts), options);
-  const combinationStates = o.combinations && (await promptStates(o.combinations.prompts));
+  // Encoded once: the same prompts are drawn at every guidance scale.
+  const combinations = o.combinations && { scenes: o.combinations.scenes, states: await promptStates(o.combinations.prompts) };
   const sweep = [];
   const gridRows: FloatImage[] = [];
   const defaultGuidance = bundle.manifest.diffusion.defaults.guidance;
@@ -157,10 +158,9 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
       if (byObjects.oneObject !== undefined) row.oneObjectAccuracy = byObjects.oneObject;
       if (byObjects.twoObjects !== undefined) row.twoObjectAccuracy = byObjects.twoObjects;
     }
-    if (o.combinations && combinationStates) {
-      const c = o.combinations;
-      const generated = await generateFor(combinationStates, { guidance, steps: o.steps, seed: o.seed });
-      const scores = generated.map((im, i) => scoreScene(im, c.scenes[i]));
+    if (combinations) {
+      const generated = await generateFor(combinations.states, { guidance, steps: o.steps, seed: o.seed });
+      const scores = generated.map((im, i) => scoreScene(im, combinations.scenes[i]));
       if (guidance === defaultGuidance) atDefault.heldOutCombinations = scores;
       row.heldOutCombinationsAccuracy = mean(scores.map((r) => +r.all));
     }
