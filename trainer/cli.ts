@@ -7,6 +7,7 @@ import { RunContext, type StageSummary } from './context.ts';
 import { getPreset, presetNames } from './presets.ts';
 import { clipStage } from './stages/clip.ts';
 import { evalStage } from './stages/eval.ts';
+import { decoderStage } from './stages/decoder.ts';
 import { exportStage } from './stages/export.ts';
 import { latentsStage } from './stages/latents.ts';
 import { tokenizerStage } from './stages/tokenizer.ts';
@@ -15,7 +16,7 @@ import { upscalerStage } from './stages/upscaler.ts';
 import { vaeStage } from './stages/vae.ts';
 import { BACKENDS, initBackend, type BackendChoice } from './backend.ts';
 
-export const STAGES = ['tokenizer', 'clip', 'vae', 'latents', 'unet', 'upscaler', 'export', 'eval'] as const;
+export const STAGES = ['tokenizer', 'clip', 'vae', 'decoder', 'latents', 'unet', 'upscaler', 'export', 'eval'] as const;
 type Stage = (typeof STAGES)[number];
 
 const SPEC: CliSpec = {
@@ -84,6 +85,7 @@ runCli('train', async () => {
     tokenizer: () => tokenizerStage(ctx),
     clip: () => clipStage(ctx),
     vae: () => vaeStage(ctx),
+    decoder: () => decoderStage(ctx),
     latents: () => latentsStage(ctx),
     unet: () => unetStage(ctx),
     upscaler: () => upscalerStage(ctx),
@@ -91,7 +93,7 @@ runCli('train', async () => {
     eval: () => evalStage(ctx),
   };
   for (const stage of stages as Stage[]) {
-    if (stage === 'upscaler' && !preset.upscaler) continue;
+    if ((stage === 'upscaler' && !preset.upscaler) || (stage === 'decoder' && !preset.stages.decoder)) continue;
     if (resume && stageArg === 'all' && ctx.done(stage)) {
       ctx.log(`${stage}: already done, skipped (--resume)`);
       continue;

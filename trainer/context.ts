@@ -150,6 +150,11 @@ export class RunContext {
     };
   }
 
+  /** The decoder the pipeline uses: the decoder stage's fine-tune where the preset has one, else the VAE stage's. */
+  vaeDecoderPath(): string {
+    return join(this.dir, this.preset.stages.decoder ? 'decoder' : 'vae', 'vae_decoder.bin');
+  }
+
   summaryPath(stage: string): string {
     return join(this.stageDir(stage), 'done.json');
   }

@@ -168,7 +168,7 @@ export async function exportStage(ctx: RunContext, options: ExportOptions): Prom
   );
   await one(
     graphOf.vaeDecoder(cfg.vae, S),
-    w('vae', 'vae_decoder.bin').weights,
+    loadWeights(ctx.vaeDecoderPath()).weights,
     (x) => exportVaeDecoder(cfg.vae, S, x, o),
     (ops, x) => ({ image: vaeDecoder(ops, cfg.vae, x.latents) }),
   );
@@ -195,7 +195,7 @@ export async function exportStage(ctx: RunContext, options: ExportOptions): Prom
   await write(BUNDLE_FILES.tokenizer, new TextEncoder().encode(JSON.stringify(tokenizerJson)));
 
   const stages: Manifest['training']['stages'] = {};
-  for (const st of ['tokenizer', 'clip', 'vae', 'latents', 'unet', 'upscaler']) {
+  for (const st of ['tokenizer', 'clip', 'vae', 'decoder', 'latents', 'unet', 'upscaler']) {
     const d = ctx.done(st);
     if (d) stages[st] = { steps: d.steps, wallSeconds: d.wallSeconds, finalLoss: d.finalLoss };
   }

@@ -21,20 +21,11 @@ export interface LatentSet {
  */
 export async function encodeDataset(ctx: RunContext, ds: Dataset): Promise<LatentSet & { latentShape: number[]; contextShape: number[] }> {
   const cfg = ctx.configs();
-  const enc = loadWeights(join(ctx.dir, 'vae', 'vae_encoder.bin'));
-  const vae = await vaeSessions(cfg.vae, ctx.preset.imageSize, enc.weights, loadWeights(join(ctx.dir, 'vae', 'vae_decoder.bin')).weights);
-  const scaleFactor = enc.meta.scaleFactor as number;
+  const scaleFactor = loadWeights(join(ctx.dir, 'vae', 'vae_encoder.bin')).meta.scaleFactor as number;
   const captions = ['', ...new Set(ds.samples.map((s) => s.caption))];
   const row = new Map(captions.map((c, i) => [c, i]));
   const l = cfg.latentSize;
-  const per = l * l * cfg.vae.latentChannels;
-  const latents = new Float32Array(ds.samples.length * per);
-  for (let i = 0; i < ds.samples.length; i += 64) {
-    const idx = ds.samples.slice(i, i + 64).map((_, k) => i + k);
-    const mean = await vae.encode(imageData(ds, idx), idx.length);
-    for (let j = 0; j < mean.length; j++) latents[i * per + j] = mean[j] * scaleFactor;
-  }
-  await vae.release();
+  const latents = (await posteriorMeans(ctx, ds)).map((v) => v * scaleFactor);
   const tok = ctx.tokenizer();
   const width = cfg.textEncoder.width;
   const textWeights = loadWeights(join(ctx.dir, 'clip', 'text_encoder.bin')).weights;
@@ -51,6 +42,21 @@ export async function encodeDataset(ctx: RunContext, ds: Dataset): Promise<Laten
     captionIndex: Int32Array.from(ds.samples, (s) => row.get(s.caption)!),
     captions,
   };
+}
+
+/** A dataset's posterior means [N, h, w, c] (unscaled) through the VAE stage's encoder. */
+export async function posteriorMeans(ctx: RunContext, ds: Dataset): Promise<Float32Array> {
+  const cfg = ctx.configs();
+  const load = (file: string) => loadWeights(join(ctx.dir, 'vae', file)).weights;
+  const vae = await vaeSessions(cfg.vae, ctx.preset.imageSize, load('vae_encoder.bin'), load('vae_decoder.bin'));
+  const per = cfg.latentSize ** 2 * cfg.vae.latentChannels;
+  const means = new Float32Array(ds.samples.length * per);
+  for (let i = 0; i < ds.samples.length; i += 64) {
+    const idx = ds.samples.slice(i, i + 64).map((_, k) => i + k);
+    means.set(await vae.encode(imageData(ds, idx), idx.length), i * per);
+  }
+  await vae.release();
+  return means;
 }
 
 /** Encode the training set once for the U-Net stage. */

@@ -165,7 +165,7 @@ export async function unetStage(ctx: RunContext): Promise<StageSummary> {
     ctx,
     prompts.map(() => ''),
   );
-  const vae = loadWeights(join(ctx.dir, 'vae', 'vae_decoder.bin'));
+  const vae = loadWeights(ctx.vaeDecoderPath());
   const decoder = await inferenceSession(exportVaeDecoder(ctx.configs().vae, p.imageSize, vae.weights));
   const manifest = pipelineManifest(ctx, vae.meta.scaleFactor as number);
 

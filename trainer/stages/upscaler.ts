@@ -75,8 +75,13 @@ export function upscalerObjective(ctx: RunContext, hi: Dataset, conditions: Floa
 
 /** The trained VAE's reconstructions (encode to the posterior mean, decode) of a dataset's images. */
 async function vaeReconstructions(ctx: RunContext, ds: Dataset): Promise<FloatImage[]> {
-  const load = (file: string) => loadWeights(join(ctx.dir, 'vae', file)).weights;
-  const vae = await vaeSessions(ctx.configs().vae, ctx.preset.imageSize, load('vae_encoder.bin'), load('vae_decoder.bin'));
+  const load = (path: string) => loadWeights(path).weights;
+  const vae = await vaeSessions(
+    ctx.configs().vae,
+    ctx.preset.imageSize,
+    load(join(ctx.dir, 'vae', 'vae_encoder.bin')),
+    load(ctx.vaeDecoderPath()),
+  );
   const out: FloatImage[] = [];
   const s = ds.imageSize;
   for (let i = 0; i < ds.samples.length; i += 64) {

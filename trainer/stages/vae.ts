@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { createRng, mixSeed } from '../../models/diffusion/rng.ts';
+import type { Ops } from '../../models/nn/ops.ts';
 import { vaeDecoder, vaeEncoder } from '../../models/nn/vae.ts';
 import { imageData, type RunContext, type StageSummary } from '../context.ts';
 import { batchIndices, type Dataset } from '../data/dataset.ts';
@@ -10,6 +11,12 @@ import { imageGrid } from '../report/grid.ts';
 import { vaeSessions } from '../ort/inference.ts';
 import type { Objective } from '../objective.ts';
 import { saveWeights } from '../weights-io.ts';
+
+/** MSE of a reconstruction's difference from its image, plus `l1` times its mean absolute value. */
+export function reconstructionLoss<T>(ops: Ops<T>, diff: T, l1: number): T {
+  const mse = ops.meanAll(ops.mul(diff, diff));
+  return l1 > 0 ? ops.add(mse, ops.scale(ops.meanAll(ops.abs(diff)), l1)) : mse;
+}
 
 /**
  * The VAE objective: reconstruction (MSE, plus L1 where the preset weights it: sharper edges, no colour
@@ -33,9 +40,7 @@ export function vaeObjective(ctx: RunContext, ds: Dataset): Objective {
       const ops = net('vae_decoder');
       const lv = ops.clip(logvar, -20, 10);
       const z = ops.add(mean, ops.mul(ops.exp(ops.scale(lv, 0.5)), x.noise));
-      const diff = ops.sub(vaeDecoder(ops, cfg, z), x.image);
-      let loss = ops.meanAll(ops.mul(diff, diff));
-      if (vaeL1 > 0) loss = ops.add(loss, ops.scale(ops.meanAll(ops.abs(diff)), vaeL1));
+      const loss = reconstructionLoss(ops, ops.sub(vaeDecoder(ops, cfg, z), x.image), vaeL1);
       const kl = ops.scale(ops.meanAll(ops.sub(ops.add(ops.mul(mean, mean), ops.exp(lv)), ops.addScalar(lv, 1))), 0.5);
       return ops.add(loss, ops.scale(kl, klWeight));
     },
