@@ -18,6 +18,7 @@ import { createTfjsEngine } from '../../trainer/tfjs/engine.ts';
 import { learningRate } from '../../trainer/loop.ts';
 import { inferenceSession } from '../../trainer/ort/inference.ts';
 import { getPreset, type StageSchedule } from '../../trainer/presets.ts';
+import { decoderStage } from '../../trainer/stages/decoder.ts';
 import { encodeDataset } from '../../trainer/stages/latents.ts';
 import { pipelineManifest, promptStates, unetObjective } from '../../trainer/stages/unet.ts';
 import { upscalerObjective } from '../../trainer/stages/upscaler.ts';
@@ -100,6 +101,21 @@ describe('training learns (shapes-tiny, default engine)', () => {
     });
     expect(after, `${before} → ${after}`).toBeLessThan(0.7 * before);
   });
+
+  it('decoder stage: fine-tunes the VAE stage decoder alone; held-out PSNR rises, the encoder and latent scale stay as they were', async () => {
+    const preset = getPreset('shapes-tiny');
+    preset.stages.decoder = { steps: 120, batchSize: 16, lr: 1e-3, warmupSteps: 10, lrSchedule: 'cosine', l1: 1 };
+    const run = new RunContext(preset, dir, ctx.seed, false, ctx.backend, 'test');
+    const encoder = join(dir, 'vae', 'vae_encoder.bin');
+    const encoderBytes = readFileSync(encoder);
+    const summary = await decoderStage(run);
+    expect(summary.psnr as number, JSON.stringify(summary)).toBeGreaterThan((summary.psnrBefore as number) + 0.5);
+    expect(readFileSync(encoder).equals(encoderBytes)).toBe(true);
+    expect(run.vaeDecoderPath()).toBe(join(dir, 'decoder', 'vae_decoder.bin'));
+    expect(loadWeights(run.vaeDecoderPath()).meta.scaleFactor).toBe(loadWeights(encoder).meta.scaleFactor);
+    // A preset without the stage keeps the VAE stage's decoder.
+    expect(ctx.vaeDecoderPath()).toBe(join(dir, 'vae', 'vae_decoder.bin'));
+  }, 120_000);
 
   it('U-Net: held-out denoising loss ≤ 0.7× its starting value', async () => {
     const objective = unetObjective(ctx, await encodeDataset(ctx, (await ctx.data()).heldOut));

@@ -230,10 +230,32 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
     );
   }
 
+  /**
+   * The detector on real scenes through the bundle's VAE alone (img2img at strength 0: encode, decode): the most
+   * a generated image can score, whatever the U-Net does.
+   */
+  const throughVae = async (real: FloatImage[], scenes: ShapeScene[]) => {
+    const { hidden } = await bundle.encodeText(['']);
+    let right = 0;
+    for (const [i, im] of real.entries()) {
+      const out = await generate(runtime, bundle.manifest, {
+        cond: hidden,
+        uncond: hidden,
+        seed: o.seed,
+        init: { image: imagesToBatch([im]), strength: 0 },
+      });
+      right += +scoreScene(batchToImages(out.data, out.dims)[0], scenes[i]).all;
+    }
+    return right / real.length;
+  };
   const half = Math.floor(realEmbeds.length / 2);
   const composition = o.scenes
     ? {
         ...compositionReport(o, sweep, defaultGuidance),
+        vaeCeiling: {
+          heldOut: await throughVae(o.real, o.scenes),
+          heldOutCombinations: o.combinations && (await throughVae(o.combinations.real, o.combinations.scenes)),
+        },
         failures: {
           heldOut: failureCounts(atDefault.heldOut),
           heldOutCombinations: failureCounts(atDefault.heldOutCombinations),
@@ -247,6 +269,9 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
     : undefined;
   if (composition) {
     const t = composition.colourSwapTwins;
+    o.log(
+      `eval: the detector on real held-out scenes through the VAE alone: ${composition.vaeCeiling.heldOut.toFixed(3)} (the most a generated scene can score)`,
+    );
     o.log(
       `eval: colour-swap twins: ${t.bothRight} of ${t.pairs} pairs right both ways (originals ${t.originalRight}, twins ${t.twinRight}); held-out failures at guidance ${defaultGuidance}: ${JSON.stringify(composition.failures.heldOut)}`,
     );
