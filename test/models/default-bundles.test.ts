@@ -71,8 +71,8 @@ describe('the bundles shipped in models/bundles', () => {
         const empty = await bundle.encodeText(prompts.map(() => ''));
         const out = await generate(await bundle.runtime(), bundle.manifest, { cond: text.hidden, uncond: empty.hidden, seed: 7 });
         const right = batchToImages(out.data, out.dims).filter((image, i) => scoreScene(image, parseCaption(prompts[i])!).all);
-        // The issue asks 6 of 8; v14 draws 9 of these 10 right at this seed (9, 9, 9, 9, 7 at seeds 1–5; what it
-        // misses is a small square, drawn with rounded corners) and a model that cannot bind, like v2, none.
+        // The issue asks 6 of 8; v14 draws all 10 right at this seed and at each of seeds 1–5 (the hard-mask
+        // detector before 5f08c27 read 9 here, 9, 9, 9, 9, 7 there), and a model that cannot bind, like v2, none.
         expect(right.length).toBeGreaterThanOrEqual(8);
       });
 
