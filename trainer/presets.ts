@@ -106,8 +106,7 @@ const DIFFUSION = {
  * guidance (models/bundles/shapes): one or two objects (colour × shape × size) and, for two, a relation
  * ('a small red circle above a large blue square'). 48 px, because the detector that scored the model then
  * read two-object scenes perfectly at 48 px but not at 32 (100 % vs 95.6 % on real renders; today's reads
- * 99.8 % at 32). Held-out
- * combinations (trainer/data/shapes.ts HELD_OUT_COMBINATIONS) never appear in training.
+ * 99.8 % at 32). Held-out combinations (trainer/data/shapes.ts HELD_OUT_COMBINATIONS) never appear in training.
  */
 const SHAPES: Preset = {
   ...DIFFUSION,

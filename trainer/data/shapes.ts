@@ -270,7 +270,7 @@ const SQUARE_CIRCLE = Math.sqrt(4 / Math.PI);
 
 /**
  * Find the objects in a generated image: pixels far from white, grouped by nearest palette colour into
- * connected components; shape from each component's `squareness`. (Not from how much of its bounding box
+ * connected components; shape from each component's `coverageProfile`. (Not from how much of its bounding box
  * the hard mask fills: one stray pixel row moves a small square's fill from 1 to 0.9, and a slight blur made
  * 3–8 % of real renders read wrong that way.) The ground-truth side of prompt-following accuracy.
  */
@@ -289,13 +289,14 @@ export function detectObjects(img: FloatImage, maxObjects = 2): DetectedObject[]
     });
     label[i] = best;
   }
-  // Component index of each labelled pixel, so a component's coverage leaves its neighbours out.
+  // Component index of each labelled pixel, so an object's coverage leaves the other object out (specks count as background).
   const component = new Int32Array(w * h).fill(-1);
-  const components: (Omit<DetectedObject, 'shape'> & { box: number[]; id: number })[] = [];
+  const isObject: boolean[] = [];
+  const objects: (Omit<DetectedObject, 'shape'> & { box: number[]; id: number })[] = [];
   for (let start = 0; start < w * h; start++) {
     if (label[start] < 0 || component[start] >= 0) continue;
     const k = label[start];
-    const id = components.length + w * h;
+    const id = isObject.length;
     const stack = [start];
     component[start] = id;
     let n = 0;
@@ -329,11 +330,10 @@ export function detectObjects(img: FloatImage, maxObjects = 2): DetectedObject[]
         }
       }
     }
-    if (n < (w * h) / 400) continue; // specks
-    // Objects get small ids, specks keep theirs (≥ w·h): a speck's pixels count as background below.
-    for (let i = 0; i < w * h; i++) if (component[i] === id) component[i] = components.length;
-    components.push({
-      id: components.length,
+    isObject.push(n >= (w * h) / 400);
+    if (!isObject[id]) continue; // specks
+    objects.push({
+      id,
       colour: colours[k][0],
       cx: (sx / n + 0.5) / w,
       cy: (sy / n + 0.5) / h,
@@ -342,8 +342,8 @@ export function detectObjects(img: FloatImage, maxObjects = 2): DetectedObject[]
       box: [x0, y0, x1, y1],
     });
   }
-  const found = components.map(({ id, box, ...o }): DetectedObject => {
-    const own = (i: number) => component[i] === id || component[i] < 0 || component[i] >= w * h;
+  const found = objects.map(({ id, box, ...o }): DetectedObject => {
+    const own = (i: number) => component[i] === id || component[i] < 0 || !isObject[component[i]];
     const p = coverageProfile(img, COLOURS[o.colour], box, own);
     return { ...o, shape: p.skew < TRIANGLE_SKEW ? 'triangle' : p.squareness < SQUARE_CIRCLE ? 'square' : 'circle' };
   });
