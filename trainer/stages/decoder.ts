@@ -4,14 +4,14 @@ import { vaeDecoder } from '../../models/nn/vae.ts';
 import { encodePng } from '../../node/png.ts';
 import { writeAtomic } from '../checkpoint.ts';
 import { imageData, type RunContext, type StageSummary } from '../context.ts';
+import type { FloatImage } from '../../models/image.ts';
 import { batchIndices, type Dataset } from '../data/dataset.ts';
 import type { Objective } from '../objective.ts';
-import { vaeSessions } from '../ort/inference.ts';
 import { trainLoop } from '../loop.ts';
 import { imageGrid } from '../report/grid.ts';
 import { loadWeights, saveWeights } from '../weights-io.ts';
 import type { WeightMap } from '../../models/nn/weights.ts';
-import { posteriorMeans } from './latents.ts';
+import { posteriorMeans, vaeReconstructions } from './latents.ts';
 import { reconstructionLoss } from './vae.ts';
 
 /**
@@ -43,26 +43,16 @@ export function decoderObjective(ctx: RunContext, ds: Dataset, means: Float32Arr
   };
 }
 
-/** Held-out reconstruction PSNR (dB, images in [-1, 1]) and the first eight reconstructions of one decoder. */
-async function heldOutReconstruction(ctx: RunContext, ds: Dataset, decoder: WeightMap): Promise<{ psnr: number; preview: Float32Array }> {
-  const vae = await vaeSessions(
-    ctx.configs().vae,
-    ctx.preset.imageSize,
-    loadWeights(join(ctx.dir, 'vae', 'vae_encoder.bin')).weights,
-    decoder,
-  );
+/** Held-out reconstruction PSNR (dB, over every pixel, images in [-1, 1]) and the first eight reconstructions of one decoder. */
+async function heldOutReconstruction(ctx: RunContext, ds: Dataset, decoder: WeightMap): Promise<{ psnr: number; preview: FloatImage[] }> {
+  const images = await vaeReconstructions(ctx, ds, decoder);
   let [se, pixels] = [0, 0];
-  let preview = new Float32Array();
-  for (let i = 0; i < ds.samples.length; i += 64) {
-    const idx = ds.samples.slice(i, i + 64).map((_, k) => i + k);
-    const x = imageData(ds, idx);
-    const y = await vae.decode(await vae.encode(x, idx.length), idx.length);
-    if (i === 0) preview = y.slice(0, (y.length / idx.length) * Math.min(8, idx.length));
-    for (let j = 0; j < x.length; j++) se += (Math.max(-1, Math.min(1, y[j])) - x[j]) ** 2;
+  images.forEach((im, i) => {
+    const x = ds.samples[i].image.data;
+    for (let j = 0; j < x.length; j++) se += (im.data[j] - x[j]) ** 2;
     pixels += x.length;
-  }
-  await vae.release();
-  return { psnr: 10 * Math.log10(4 / (se / pixels)), preview };
+  });
+  return { psnr: 10 * Math.log10(4 / (se / pixels)), preview: images.slice(0, 8) };
 }
 
 /**
@@ -82,9 +72,6 @@ export async function decoderStage(ctx: RunContext): Promise<StageSummary> {
   for (const [name, w] of start.weights) for (const kind of ['param', 'ema']) tensors.set(`${kind}:vae_decoder/${name}`, w);
   engine.restore(tensors, startPath);
   const before = await heldOutReconstruction(ctx, heldOut, start.weights);
-  const s = ctx.preset.imageSize;
-  const row = (d: Float32Array) =>
-    Array.from({ length: d.length / (s * s * 3) }, (_, k) => ({ width: s, height: s, data: d.slice(k * s * s * 3, (k + 1) * s * s * 3) }));
   const result = await trainLoop({
     ...ctx.loopOptions('decoder', sched),
     sampleEvery: 500,
@@ -92,12 +79,9 @@ export async function decoderStage(ctx: RunContext): Promise<StageSummary> {
     // Held-out images above, the VAE stage's decoder, then this one.
     onSample: async (step) => {
       const now = await heldOutReconstruction(ctx, heldOut, engine.weights('vae_decoder', 'ema'));
-      const real = imageData(
-        heldOut,
-        Array.from({ length: before.preview.length / (s * s * 3) }, (_, k) => k),
-      );
-      const images = [real, before.preview, now.preview].flatMap(row);
-      writeAtomic(join(dir, `reconstructions-${String(step).padStart(6, '0')}.png`), encodePng(imageGrid(images, images.length / 3)));
+      const real = heldOut.samples.slice(0, before.preview.length).map((sample) => sample.image);
+      const images = [...real, ...before.preview, ...now.preview];
+      writeAtomic(join(dir, `reconstructions-${String(step).padStart(6, '0')}.png`), encodePng(imageGrid(images, real.length)));
       ctx.log(
         `decoder: step ${step}, held-out reconstruction PSNR ${now.psnr.toFixed(2)} dB (VAE stage's decoder ${before.psnr.toFixed(2)} dB)`,
       );

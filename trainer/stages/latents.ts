@@ -1,4 +1,6 @@
 import { join } from 'node:path';
+import type { FloatImage } from '../../models/image.ts';
+import type { WeightMap } from '../../models/nn/weights.ts';
 import { imageData, type RunContext, type StageSummary } from '../context.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { loadCheckpoint, saveCheckpoint } from '../checkpoint.ts';
@@ -57,6 +59,23 @@ export async function posteriorMeans(ctx: RunContext, ds: Dataset): Promise<Floa
   }
   await vae.release();
   return means;
+}
+
+/** A dataset's images through the VAE stage's encoder (to the posterior mean) and `decoder`, clamped to [-1, 1]. */
+export async function vaeReconstructions(ctx: RunContext, ds: Dataset, decoder: WeightMap): Promise<FloatImage[]> {
+  const encoder = loadWeights(join(ctx.dir, 'vae', 'vae_encoder.bin')).weights;
+  const vae = await vaeSessions(ctx.configs().vae, ctx.preset.imageSize, encoder, decoder);
+  const out: FloatImage[] = [];
+  const s = ds.imageSize;
+  for (let i = 0; i < ds.samples.length; i += 64) {
+    const idx = ds.samples.slice(i, i + 64).map((_, k) => i + k);
+    const recon = await vae.decode(await vae.encode(imageData(ds, idx), idx.length), idx.length);
+    idx.forEach((_, k) =>
+      out.push({ width: s, height: s, data: recon.slice(k * s * s * 3, (k + 1) * s * s * 3).map((v) => Math.max(-1, Math.min(1, v))) }),
+    );
+  }
+  await vae.release();
+  return out;
 }
 
 /** Encode the training set once for the U-Net stage. */

@@ -3,13 +3,13 @@ import { createSchedule } from '../../models/diffusion/schedule.ts';
 import { cropImage, downscale, resizeBicubic, type FloatImage } from '../../models/image.ts';
 import { createRng, createUniformRng, mixSeed } from '../../models/diffusion/rng.ts';
 import { unet } from '../../models/nn/unet.ts';
-import { imageData, type RunContext, type StageSummary } from '../context.ts';
+import type { RunContext, StageSummary } from '../context.ts';
 import { batchIndices, type Dataset } from '../data/dataset.ts';
 import { noisedBatch } from '../diffusion-loss.ts';
 import { trainLoop } from '../loop.ts';
 import type { Objective } from '../objective.ts';
-import { vaeSessions } from '../ort/inference.ts';
 import { loadWeights, saveWeights } from '../weights-io.ts';
+import { vaeReconstructions } from './latents.ts';
 
 /**
  * 2× super-resolution diffusion in pixel space, conditioned on the low-resolution image (box-downscaled or,
@@ -73,28 +73,6 @@ export function upscalerObjective(ctx: RunContext, hi: Dataset, conditions: Floa
   };
 }
 
-/** The trained VAE's reconstructions (encode to the posterior mean, decode) of a dataset's images. */
-async function vaeReconstructions(ctx: RunContext, ds: Dataset): Promise<FloatImage[]> {
-  const load = (path: string) => loadWeights(path).weights;
-  const vae = await vaeSessions(
-    ctx.configs().vae,
-    ctx.preset.imageSize,
-    load(join(ctx.dir, 'vae', 'vae_encoder.bin')),
-    load(ctx.vaeDecoderPath()),
-  );
-  const out: FloatImage[] = [];
-  const s = ds.imageSize;
-  for (let i = 0; i < ds.samples.length; i += 64) {
-    const idx = ds.samples.slice(i, i + 64).map((_, k) => i + k);
-    const recon = await vae.decode(await vae.encode(imageData(ds, idx), idx.length), idx.length);
-    idx.forEach((_, k) =>
-      out.push({ width: s, height: s, data: recon.slice(k * s * s * 3, (k + 1) * s * s * 3).map((v) => Math.max(-1, Math.min(1, v))) }),
-    );
-  }
-  await vae.release();
-  return out;
-}
-
 export async function upscalerStage(ctx: RunContext): Promise<StageSummary> {
   const up = ctx.preset.upscaler;
   if (!up || !ctx.configs().upscaler) throw new Error(`preset ${ctx.preset.name} has no upscaler`);
@@ -106,7 +84,10 @@ export async function upscalerStage(ctx: RunContext): Promise<StageSummary> {
       `upscaler: the ${ctx.preset.imageSize} px and ${hi.imageSize} px training sets differ (files skipped at one size); use condition 'downscale'`,
     );
   }
-  const conditions = up.condition === 'vae' ? await vaeReconstructions(ctx, base) : hi.samples.map((s) => downscale(s.image, 2));
+  const conditions =
+    up.condition === 'vae'
+      ? await vaeReconstructions(ctx, base, loadWeights(ctx.vaeDecoderPath()).weights)
+      : hi.samples.map((s) => downscale(s.image, 2));
   const engine = await ctx.engine(upscalerObjective(ctx, hi, conditions), { emaDecay: ctx.preset.emaDecay });
   const result = await trainLoop({ ...ctx.loopOptions('upscaler', up), engine });
   saveWeights(join(dir, 'upscaler.bin'), engine.weights('upscaler', 'ema'));
