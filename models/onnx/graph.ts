@@ -7,6 +7,8 @@ export type AttributeValue = { f: number } | { i: number } | { s: string } | { i
 
 export interface OnnxNode {
   opType: string;
+  /** Operator set domain; absent = the default ONNX domain. */
+  domain?: string;
   inputs: string[];
   outputs: string[];
   name: string;

@@ -43,13 +43,17 @@ export function encodeModel(graph: OnnxGraph, metadata: Record<string, string> =
     irVersion: IR_VERSION,
     producerName: 'edge-diffusion',
     producerVersion: '0.1.0',
-    opsetImport: [{ domain: '', version: OPSET }],
+    opsetImport: [
+      { domain: '', version: OPSET },
+      ...[...new Set(graph.nodes.flatMap((n) => (n.domain ? [n.domain] : [])))].map((domain) => ({ domain, version: 1 })),
+    ],
     metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),
     graph: {
       name: graph.name,
       node: graph.nodes.map((n) => ({
         name: n.name,
         opType: n.opType,
+        domain: n.domain,
         input: n.inputs,
         output: n.outputs,
         attribute: Object.entries(n.attributes).map(([k, v]) => attribute(k, v)),

@@ -9,6 +9,7 @@ import { exportUnet } from '../../models/onnx/export.ts';
 import type { TrainingEngine } from '../../trainer/engine.ts';
 import type { Objective } from '../../trainer/objective.ts';
 import { createOrtEngine, ortFeeds } from '../../trainer/ort/engine.ts';
+import { nchwcBlockSize } from '../../trainer/ort/nchwc.ts';
 import { buildForwardGraph, paramInputName, storedShape } from '../../trainer/ort/train-graph.ts';
 import { filterToOihw } from '../../models/nn/weights.ts';
 import { initTrainingBackend } from '../../trainer/tfjs/backend.ts';
@@ -94,7 +95,13 @@ export async function trainStepBench(args: BenchArgs): Promise<unknown> {
   const forwardFlops = counter.flops();
 
   const settings = { seed: 1, weightDecay: 0, clipNorm: 1, emaDecay: 0.999 };
-  const ortEngine = await createOrtEngine(objective, settings, { threads });
+  const nchwcBlock = await nchwcBlockSize();
+  const ortEngine = await createOrtEngine(objective, settings, { threads, nchwcBlock });
+  // Peak memory of the training engine alone, after its arena has grown, before the other sessions exist.
+  for (let i = 0; i < 2; i++) await ortEngine.step(i, 1e-4);
+  const peakRssMiB = process.resourceUsage().maxRSS / 1024;
+  // The same step with every conv on onnxruntime's generic kernels, side by side: what the NCHWc rewrite buys.
+  const genericEngine = await createOrtEngine(objective, settings, { threads, nchwcBlock: 0 });
   const sessionOptions = { intraOpNumThreads: threads, graphOptimizationLevel: 'all' } as const;
   const session = await ort.InferenceSession.create(
     exportUnet(BENCH_UNET, 16, TEXT_LENGTH, ortEngine.weights('unet', 'param')),
@@ -110,7 +117,7 @@ export async function trainStepBench(args: BenchArgs): Promise<unknown> {
   // The step's own forward half (parameters fed as inputs, as the step takes them): onnxruntime pre-packs
   // initializer weights for its blocked conv kernels but not fed ones, so this, not the exported graph, is
   // what the backward pass is measured against in `ortStepOverOwnForward`.
-  const own = await ort.InferenceSession.create(buildForwardGraph(objective, ortEngine.params), sessionOptions);
+  const own = await ort.InferenceSession.create(buildForwardGraph(objective, ortEngine.params, { nchwcBlock }), sessionOptions);
   const weights = ortEngine.weights('unet', 'param');
   const ownFeeds = ortFeeds(objective, feeds);
   for (const p of ortEngine.params) {
@@ -130,19 +137,20 @@ export async function trainStepBench(args: BenchArgs): Promise<unknown> {
     }
     return times;
   };
-  const [ortTimes, forwardTimes, ownTimes]: number[][] = [[], [], []];
+  const [ortTimes, genericTimes, forwardTimes, ownTimes]: number[][] = [[], [], [], []];
   let step = 0;
   for (let round = 0; round < 2; round++) {
     const n = Math.ceil(steps / 2);
     ortTimes.push(...(await block(() => ortEngine.step(++step, 1e-4), n)));
+    genericTimes.push(...(await block(() => genericEngine.step(step, 1e-4), n)));
     forwardTimes.push(...(await block(() => session.run(forwardFeeds), n)));
     ownTimes.push(...(await block(() => own.run(ownFeeds), n)));
     args.progress(
-      `round ${round + 1}/2: step ${median(ortTimes).toFixed(0)} ms, forward ${median(forwardTimes).toFixed(0)} ms, own forward ${median(ownTimes).toFixed(0)} ms`,
+      `round ${round + 1}/2: step ${median(ortTimes).toFixed(0)} ms (generic convs ${median(genericTimes).toFixed(0)} ms), forward ${median(forwardTimes).toFixed(0)} ms, own forward ${median(ownTimes).toFixed(0)} ms`,
     );
   }
-  const peakRssMiB = process.resourceUsage().maxRSS / 1024;
   ortEngine.dispose();
+  genericEngine.dispose();
   await Promise.all([own.release(), session.release()]);
 
   await initTrainingBackend('wasm');
@@ -165,12 +173,14 @@ export async function trainStepBench(args: BenchArgs): Promise<unknown> {
       textLength: TEXT_LENGTH,
       batch,
       threads,
+      nchwcBlock,
     },
     parameters: ortEngine.params.reduce((s, p) => s + p.size, 0),
     forwardGflop: forwardFlops / 1e9,
     ort: {
       msPerStep: ortMs,
       minMsPerStep: Math.min(...ortTimes),
+      msPerStepGenericConvs: median(genericTimes),
       forwardMs,
       ownForwardMs,
       achievedGflops: gflops(ortMs),
@@ -181,6 +191,7 @@ export async function trainStepBench(args: BenchArgs): Promise<unknown> {
       wasmOverOrt: Number((wasmMs / ortMs).toFixed(2)),
       ortStepOverForward: Number((ortMs / forwardMs).toFixed(2)),
       ortStepOverOwnForward: Number((ortMs / ownForwardMs).toFixed(2)),
+      genericConvsOverNchwc: Number((median(genericTimes) / ortMs).toFixed(2)),
     },
     goals: { wasmOverOrt: '>= 6', ortStepOverForward: '<= 4' },
   };

@@ -5,11 +5,14 @@ import type { StoredTensor } from '../checkpoint.ts';
 import { ADAM, emaDecayAt, type EngineSettings, type TrainingEngine } from '../engine.ts';
 import { objectiveParams, type Feeds, type Objective, type ParamSpec } from '../objective.ts';
 import { initialValues } from '../param-init.ts';
+import { nchwcBlockSize } from './nchwc.ts';
 import { buildTrainGraph, paramInputName, storedShape, type TrainGraphOptions } from './train-graph.ts';
 
 export interface OrtEngineOptions extends TrainGraphOptions {
   /** onnxruntime intra-op threads; default: every core (`availableParallelism()`). */
   threads?: number;
+  /** Default: this machine's `nchwcBlockSize()`, so convs run on onnxruntime's blocked kernels where it has them. */
+  nchwcBlock?: number;
 }
 
 const KINDS = ['param', 'adam_m', 'adam_v', 'ema'] as const;
@@ -48,7 +51,12 @@ export async function createOrtEngine(
 ): Promise<TrainingEngine & { params: ParamSpec[]; gradient(key: string): Float32Array }> {
   const params = objectiveParams(objective);
   const total = params.reduce((s, p) => s + p.size, 0);
-  const bytes = buildTrainGraph(objective, params, { ...settings, ...ADAM }, options);
+  const bytes = buildTrainGraph(
+    objective,
+    params,
+    { ...settings, ...ADAM },
+    { ...options, nchwcBlock: options.nchwcBlock ?? (await nchwcBlockSize()) },
+  );
   const session = await ort.InferenceSession.create(bytes, {
     intraOpNumThreads: options.threads ?? availableParallelism(),
     interOpNumThreads: 1,

@@ -4,6 +4,7 @@ import { onnxOps, type Sym } from '../../models/onnx/ops.ts';
 import { encodeModel } from '../../models/onnx/writer.ts';
 import type { Objective, ParamSpec } from '../objective.ts';
 import { GradTape, gradOps } from './grad-ops.ts';
+import { blockConvs } from './nchwc.ts';
 
 export interface OptimizerSettings {
   weightDecay: number;
@@ -18,6 +19,8 @@ export interface OptimizerSettings {
 export interface TrainGraphOptions {
   /** Also output the flat raw gradient `grads` (before clipping): gradient tests. */
   exposeGradients?: boolean;
+  /** onnxruntime's NCHWc block size (`nchwcBlockSize()`): convs move onto its blocked kernels; 0 or absent = generic convs. */
+  nchwcBlock?: number;
 }
 
 /** Conv filters are stored [cout, cin, kh, kw] in the training graph and the ORT engine; the rest as declared. */
@@ -86,6 +89,7 @@ export function buildTrainGraph(
   // ema + (1 − d)(p − ema) = d·ema + (1 − d)·p, with d fed per step (warm-up).
   if (ema && emaDecay) out('ema_out', n('Add', [ema, n('Mul', [n('Sub', [p2, ema]), n('Sub', [c(1), emaDecay])])]), [total]);
   if (options.exposeGradients) out('grads', g, [total]);
+  blockConvs(graph, options.nchwcBlock ?? 0);
   return encodeModel(graph, { network: `train_${objective.name}` });
 }
 
@@ -132,9 +136,14 @@ function traceLoss(graph: OnnxGraph, objective: Objective, params: ParamSpec[], 
  * train-step bench times it beside the exported inference graph, whose weights are initializers that onnxruntime
  * can pre-pack, to tell the backward pass's cost from what fed weights cost the forward.
  */
-export function buildForwardGraph(objective: Objective, params: ParamSpec[]): Uint8Array {
+export function buildForwardGraph(
+  objective: Objective,
+  params: ParamSpec[],
+  options: Pick<TrainGraphOptions, 'nchwcBlock'> = {},
+): Uint8Array {
   const graph = new OnnxGraph(`forward_${objective.name}`);
   const { loss } = traceLoss(graph, objective, params);
   graph.addOutput(loss.name, { name: 'loss', dtype: 'float32', dims: [] });
+  blockConvs(graph, options.nchwcBlock ?? 0);
   return encodeModel(graph, { network: `forward_${objective.name}` });
 }
