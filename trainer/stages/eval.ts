@@ -135,9 +135,11 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
   const sweep = [];
   const gridRows: FloatImage[] = [];
   const defaultGuidance = bundle.manifest.diffusion.defaults.guidance;
+  // The default is always swept: the headline accuracy and the failure breakdown are read off its row.
+  const guidanceScales = [...new Set([...o.guidanceScales, defaultGuidance])].sort((a, b) => a - b);
   // The detector's verdicts at the default guidance, for the failure breakdown.
   const atDefault: { heldOut?: SceneScore[]; heldOutCombinations?: SceneScore[] } = {};
-  for (const guidance of o.guidanceScales) {
+  for (const guidance of guidanceScales) {
     const images = await generateFor({ cond: text.hidden, uncond: empty.hidden }, { guidance, steps: o.steps, seed: o.seed });
     const embeds = await bundle.embedImages(imagesToBatch(images));
     const row: Record<string, number> = {
@@ -191,7 +193,7 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
       { values: sweep.map((r) => r.accuracy), rgb: [0.85, 0.15, 0.1] },
       { values: sweep.map((r) => r.positionAccuracy), rgb: [0.1, 0.6, 0.2] },
     );
-  writeAtomic(join(o.outDir, 'guidance-curve.png'), encodePng(seriesChart(o.guidanceScales, curves, 0.9)));
+  writeAtomic(join(o.outDir, 'guidance-curve.png'), encodePng(seriesChart(guidanceScales, curves, 0.9)));
 
   // Samples at the bundle's defaults: held-out captions (real above generated), then training captions.
   const fixed = [...o.prompts.slice(0, 8), ...o.trainPrompts.slice(0, 8)];
