@@ -66,6 +66,18 @@ const CASES: Case[] = [
   ],
   ['conv2d 1×1', (o) => o.conv2d(image(o, 'x', 2, 5, 5, 3), p(o, 'w', [1, 1, 3, 4], 0.5), p(o, 'b', [4]), { pad: [0, 0, 0, 0] }), LOOSE],
   ['conv2d 5×5 valid', (o) => o.conv2d(image(o, 'x', 1, 9, 9, 2), p(o, 'w', [5, 5, 2, 3], 0.2), undefined, { pad: [0, 0, 0, 0] }), LOOSE],
+  // 16 channels, batch 16: whole NCHWc blocks (8 or 16), so on x86-64 the forward, input-gradient and filter-gradient
+  // convs all run on the blocked kernels, the filter gradient in its conv form (dilated by the stride, cropped).
+  [
+    'conv2d 3×3 same, blocked',
+    (o) => o.conv2d(image(o, 'x', 16, 5, 5, 16), p(o, 'w', [3, 3, 16, 16], 0.2), p(o, 'b', [16]), { pad: [1, 1, 1, 1] }),
+    LOOSE,
+  ],
+  [
+    'conv2d 3×3 stride 2, blocked',
+    (o) => o.conv2d(image(o, 'x', 16, 7, 7, 16), p(o, 'w', [3, 3, 16, 16], 0.2), undefined, { stride: 2, pad: [0, 1, 0, 1] }),
+    LOOSE,
+  ],
   ['groupNorm', (o) => o.groupNorm(image(o, 'x', 2, 4, 4, 8), 2, p(o, 'g', [8]), p(o, 'b', [8]), 1e-5)],
   ['upsample2x', (o) => o.upsample2x(image(o, 'x', 2, 3, 3, 2))],
   ['globalAvgPool', (o) => o.globalAvgPool(image(o, 'x', 2, 3, 3, 4))],

@@ -48,8 +48,17 @@ export function blockConvs(graph: OnnxGraph, block: number): number {
   const shapes = staticShapes(graph);
   const original = graph.nodes.splice(0);
   const n = (opType: string, inputs: string[], attributes: OnnxNode['attributes'] = {}) => graph.node(opType, inputs, attributes)[0];
+  const reshape = (x: string, shape: number[]) => n('Reshape', [x, graph.int64Initializer('nchwc_shape', shape)]);
   // Blocked twins of NCHW tensors, so that a tensor feeding several convs, or a conv feeding a conv, is reordered once.
   const blocked = new Map<string, string>();
+  const blockedTwin = (x: string) => {
+    let xb = blocked.get(x);
+    if (!xb) {
+      xb = nchwcNode(graph, 'ReorderInput', [x]);
+      blocked.set(x, xb);
+    }
+    return xb;
+  };
   let moved = 0;
   for (const node of original) {
     const w = node.opType === 'Conv' && !node.domain ? shapes.get(node.inputs[1]) : undefined;
@@ -61,17 +70,11 @@ export function blockConvs(graph: OnnxGraph, block: number): number {
     }
     const [cout, cin, kh, kw] = w;
     const [x, filter, bias] = node.inputs;
-    const filterShape = graph.int64Initializer('nchwc_filter', [cout / block, block, cin / block, block, kh, kw]);
-    const reordered = n('Reshape', [
-      n('Transpose', [n('Reshape', [filter, filterShape])], { perm: { ints: [0, 2, 4, 5, 3, 1] } }),
-      graph.int64Initializer('nchwc_oihw', w),
-    ]);
-    let xb = blocked.get(x);
-    if (!xb) {
-      xb = nchwcNode(graph, 'ReorderInput', [x]);
-      blocked.set(x, xb);
-    }
-    const yb = nchwcNode(graph, 'Conv', [xb, reordered, ...(bias ? [bias] : [])], node.attributes);
+    const reordered = reshape(
+      n('Transpose', [reshape(filter, [cout / block, block, cin / block, block, kh, kw])], { perm: { ints: [0, 2, 4, 5, 3, 1] } }),
+      w,
+    );
+    const yb = nchwcNode(graph, 'Conv', [blockedTwin(x), reordered, ...(bias ? [bias] : [])], node.attributes);
     graph.nodes.push({
       opType: 'ReorderOutput',
       domain: NCHWC,
@@ -87,8 +90,8 @@ export function blockConvs(graph: OnnxGraph, block: number): number {
 }
 
 /**
- * Static shapes of the values a conv filter can come from: graph inputs, initializers, and Transpose, Reshape and
- * Slice nodes over them with constant arguments. Other values are absent (unknown).
+ * Static shapes of the values a conv filter can come from: graph inputs, initializers, Reshapes to a constant
+ * shape, and Transpose and Slice nodes over known shapes with constant arguments. Other values are absent (unknown).
  */
 function staticShapes(graph: OnnxGraph): Map<string, number[]> {
   const shapes = new Map<string, number[]>();
@@ -100,19 +103,21 @@ function staticShapes(graph: OnnxGraph): Map<string, number[]> {
     if (init.dtype === 'int64') constants.set(init.name, [...new BigInt64Array(init.data.slice().buffer)].map(Number));
   }
   for (const node of graph.nodes) {
+    if (node.domain) continue;
     const s = shapes.get(node.inputs[0]);
-    if (!s || node.domain) continue;
     let out: number[] | undefined;
-    if (node.opType === 'Transpose') {
-      const perm = node.attributes.perm;
-      out = perm && 'ints' in perm ? perm.ints.map((p) => s[p]) : [...s].reverse();
-    } else if (node.opType === 'Reshape') {
+    if (node.opType === 'Reshape') {
       const target = constants.get(node.inputs[1]);
-      if (target) {
+      if (target?.every((d) => d > 0)) out = target;
+      else if (target && s) {
         const dims = target.map((d, i) => (d === 0 ? s[i] : d));
         const known = dims.reduce((a, d) => (d === -1 ? a : a * d), 1);
         out = dims.map((d) => (d === -1 ? s.reduce((a, b) => a * b, 1) / known : d));
       }
+    } else if (!s) continue;
+    else if (node.opType === 'Transpose') {
+      const perm = node.attributes.perm;
+      out = perm && 'ints' in perm ? perm.ints.map((p) => s[p]) : [...s].reverse();
     } else if (node.opType === 'Slice') {
       out = sliceShape(
         s,

@@ -40,7 +40,7 @@ export function buildTrainGraph(
   options: TrainGraphOptions = {},
 ): Uint8Array {
   const graph = new OnnxGraph(`train_${objective.name}`);
-  const tape = new GradTape(graph);
+  const tape = new GradTape(graph, options.nchwcBlock ?? 0);
   const total = params.reduce((s, p) => s + p.size, 0);
   const vec = (name: string) => graph.addInput({ name, dtype: 'float32', dims: [total] });
   const [m, v] = [vec('adam_m'), vec('adam_v')];
