@@ -115,8 +115,8 @@ export async function trainStepBench(args: BenchArgs): Promise<unknown> {
     [names.context]: new ort.Tensor('float32', feeds.context as Float32Array, [batch, TEXT_LENGTH, BENCH_UNET.contextDim]),
   };
   // The step's own forward half (parameters fed as inputs, as the step takes them): onnxruntime pre-packs
-  // initializer weights for its blocked conv kernels but not fed ones, so this, not the exported graph, is
-  // what the backward pass is measured against in `ortStepOverOwnForward`.
+  // initializer weights for its blocked conv kernels once, fed ones are reordered in the graph every run, so this,
+  // not the exported graph, is what the backward pass is measured against in `ortStepOverOwnForward`.
   const own = await ort.InferenceSession.create(buildForwardGraph(objective, ortEngine.params, { nchwcBlock }), sessionOptions);
   const weights = ortEngine.weights('unet', 'param');
   const ownFeeds = ortFeeds(objective, feeds);
