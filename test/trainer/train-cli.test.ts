@@ -35,7 +35,12 @@ describe('npm run train', () => {
     expect(Object.keys(m.training.stages)).toEqual(expect.arrayContaining(['clip', 'vae', 'unet', 'upscaler']));
     for (const err of Object.values(m.exportCheck)) expect(err).toBeLessThan(1e-3);
     const metrics = JSON.parse(readFileSync(join(out, 'bundle', 'manifest.json'), 'utf8')).metrics;
-    expect(metrics.sweep.map((s: { guidance: number }) => s.guidance)).toEqual([1, 2, 4, 7]);
+    // The preset's scales [1, 2, 4, 7] and the bundle's default, which the eval always sweeps.
+    expect(m.diffusion.defaults.guidance).toBe(1.5);
+    expect(metrics.sweep.map((s: { guidance: number }) => s.guidance)).toEqual([1, 1.5, 2, 4, 7]);
+    expect(metrics.composition.guidance).toBe(1.5);
+    expect(metrics.composition.accuracy).toBe(metrics.sweep[1].accuracy);
+    expect(metrics.composition.failures.heldOut).toBeDefined();
     expect(existsSync(join(out, 'eval', 'guidance-sweep.png'))).toBe(true);
     expect(existsSync(join(out, 'unet', 'loss.png'))).toBe(true);
     expect(existsSync(join(out, 'unet', 'samples-000003.png'))).toBe(true);

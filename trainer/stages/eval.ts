@@ -369,7 +369,8 @@ export async function evaluateBundle(o: EvalOptions): Promise<Record<string, unk
  * renders says how far its verdicts can be trusted.
  */
 function compositionReport(o: EvalOptions, sweep: Record<string, number>[], defaultGuidance: number) {
-  const at = sweep.find((r) => r.guidance === defaultGuidance) ?? sweep[0];
+  // The sweep always holds the default (see evaluateBundle).
+  const at = sweep.find((r) => r.guidance === defaultGuidance)!;
   const onReal = (real: FloatImage[], scenes: ShapeScene[]) => mean(real.map((im, i) => +scoreScene(im, scenes[i]).all));
   return {
     guidance: at.guidance,
