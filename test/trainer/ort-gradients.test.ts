@@ -9,17 +9,8 @@ import { initTrainingBackend } from '../../trainer/tfjs/backend.ts';
 import { tfjsFeeds } from '../../trainer/tfjs/engine.ts';
 import { tfjsOps } from '../../trainer/tfjs/ops.ts';
 import { ParamStore } from '../../trainer/tfjs/params.ts';
+import { relL2 } from '../support/rel-l2.ts';
 import { networkCases, randomizeWeights } from '../support/tiny-networks.ts';
-
-const relL2 = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let d = 0;
-  let n = 0;
-  for (let i = 0; i < b.length; i++) {
-    d += (a[i] - b[i]) ** 2;
-    n += b[i] ** 2;
-  }
-  return Math.sqrt(d / Math.max(n, 1e-30));
-};
 
 /** A network case as an objective: MSE of every output against a fixed random target. */
 function caseObjective(c: ReturnType<typeof networkCases>[number], outputShapes: Record<string, number[]>): Objective {

@@ -11,12 +11,13 @@ import { blockConvs, nchwcBlockSize, sliceShape } from '../../trainer/ort/nchwc.
 import { buildTrainGraph } from '../../trainer/ort/train-graph.ts';
 import { objectiveParams } from '../../trainer/objective.ts';
 import { denoising } from '../support/denoising.ts';
+import { relL2 } from '../support/rel-l2.ts';
 
 const { onnx } = onnxProto;
 
 /**
- * Four convs over fed filters: a plain one, one whose filter is flipped and transposed in the graph (as an input
- * gradient's is), a strided one with bias feeding another conv, and two the rewrite must leave alone (4 input
+ * Six convs over fed filters: a plain one, one whose filter is flipped and transposed in the graph (as an input
+ * gradient's is) feeding a strided one with bias, which feeds a 1×1, and two the rewrite must leave alone (4 input
  * channels; grouped).
  */
 function convGraph() {
@@ -109,14 +110,7 @@ describe('convs on onnxruntime’s blocked NCHWc kernels', () => {
       // differences in near-zero gradients into visible ones.
       for (const p of generic.params) {
         const [a, b] = [blocked.gradient(p.key), generic.gradient(p.key)];
-        const err = Math.sqrt(
-          b.reduce((acc, v, i) => acc + (v - a[i]) ** 2, 0) /
-            Math.max(
-              b.reduce((acc, v) => acc + v * v, 0),
-              1e-30,
-            ),
-        );
-        expect(err, `${p.key} at step ${s}`).toBeLessThan(1e-4); // the gradient tests’ tolerance against tfjs
+        expect(relL2(a, b), `${p.key} at step ${s}`).toBeLessThan(1e-4); // the gradient tests’ tolerance against tfjs
       }
     }
     generic.dispose();
