@@ -49,6 +49,8 @@ export interface OnnxOps extends Ops<Sym> {
   output(name: string, x: Sym): void;
   /** Weights given to the builder that no op asked for: a sign the export and the network drifted apart. */
   unusedWeights(): string[];
+  /** `groupNorm`, with its normalised input x̂ (NCHW, before γ and β), which the training graph's VJP reuses. */
+  groupNormParts(x: Sym, groups: number, gamma: Sym, beta: Sym, eps: number): { y: Sym; normalized: Sym };
 }
 
 export function onnxOps(graph: OnnxGraph, weights: WeightMap, options: OnnxOpsOptions = {}): OnnxOps {
@@ -235,7 +237,8 @@ export function onnxOps(graph: OnnxGraph, weights: WeightMap, options: OnnxOpsOp
       const [n, h, wd] = x.shape;
       return sym(y, [n, Math.floor((h + top + bottom - kh) / stride) + 1, Math.floor((wd + left + right - kw) / stride) + 1, cout], true);
     },
-    groupNorm(x, groups, gamma, beta, eps) {
+    groupNorm: (x, groups, gamma, beta, eps) => ops.groupNormParts(x, groups, gamma, beta, eps).y,
+    groupNormParts(x, groups, gamma, beta, eps) {
       image(x, 'groupNorm');
       // InstanceNormalization over [N, G, C/G·H·W]: ORT runs it as one kernel, whereas its GroupNormalization
       // is missing or expanded into dozens of nodes.
@@ -245,7 +248,10 @@ export function onnxOps(graph: OnnxGraph, weights: WeightMap, options: OnnxOpsOp
       const zeros = graph.floatInitializer('gn_bias', [groups], new Float32Array(groups));
       const normed = node('InstanceNormalization', [grouped, ones, zeros], { epsilon: { f: eps } });
       const back = node('Reshape', [normed, ints([0, c, h, w])]);
-      return sym(node('Add', [node('Mul', [back, value(gamma, 'channel')]), value(beta, 'channel')]), x.shape, true);
+      return {
+        y: sym(node('Add', [node('Mul', [back, value(gamma, 'channel')]), value(beta, 'channel')]), x.shape, true),
+        normalized: sym(back, x.shape, true),
+      };
     },
     upsample2x(x) {
       image(x, 'upsample2x');

@@ -317,25 +317,36 @@ export function gradOps(base: OnnxOps, tape: GradTape): Ops<Sym> {
       ]);
     },
     groupNorm(x, groups, gamma, beta, eps) {
-      const y = base.groupNorm(x, groups, gamma, beta, eps);
+      const { y, normalized } = base.groupNormParts(x, groups, gamma, beta, eps);
       const px = P(x);
-      const [n, c] = px;
+      const [n, c, h, w] = px;
+      const per = c / groups;
+      const count = per * h * w;
       return t.record(y, [x, gamma, beta], (dy, need) => {
-        const grouped = [n, groups, size(px) / (n * groups)];
-        const xg = t.reshape(x.name, grouped);
-        const xc = t.n('Sub', [xg, t.reduceMean(xg, [2])]);
-        const inv = t.n('Reciprocal', [t.n('Sqrt', [t.n('Add', [t.reduceMean(t.mul(xc, xc), [2]), t.c(eps)])])]);
-        const xhat = t.mul(xc, inv);
+        // In [n, groups, channels per group, h·w], where per-channel and per-group factors broadcast. x̂ comes from
+        // the forward; the channel sums of dy and dy·x̂ give dγ and dβ and, weighted by γ, the group means
+        // dx needs, so dx = inv·(γ·dy − mean(γ·dy) − x̂·mean(γ·dy·x̂)) costs four activation-sized nodes.
+        const split = [n, groups, per, h * w];
+        const [dy4, xhat] = [t.reshape(dy, split), t.reshape(normalized.name, split)];
+        const sumDy = t.reduceSum(dy4, [3], true);
+        const sumDyXhat = t.reduceSum(t.mul(dy4, xhat), [3], true);
         let dx: string | undefined;
         if (need[0]) {
-          const g = t.reshape(t.mul(dy, t.reshape(gamma.name, [c, 1, 1])), grouped);
-          const dxg = t.mul(inv, t.n('Sub', [t.n('Sub', [g, t.reduceMean(g, [2])]), t.mul(xhat, t.reduceMean(t.mul(g, xhat), [2]))]));
-          dx = t.reshape(dxg, px);
+          // The forward kernel keeps no statistics: the inverse deviation again, per group.
+          const xg = t.reshape(x.name, [n, groups, count]);
+          const xc = t.n('Sub', [xg, t.reduceMean(xg, [2])]);
+          const variance = t.mul(t.n('ReduceSumSquare', [xc], { axes: { ints: [2] }, keepdims: { i: 1 } }), t.c(1 / count));
+          const inv = t.reshape(t.n('Reciprocal', [t.n('Sqrt', [t.n('Add', [variance, t.c(eps)])])]), [n, groups, 1, 1]);
+          const g = t.reshape(gamma.name, [1, groups, per, 1]);
+          const groupMean = (sums: string) => t.mul(t.reduceSum(t.mul(sums, g), [2], true), t.c(1 / count));
+          const [meanG, meanGXhat] = [groupMean(sumDy), groupMean(sumDyXhat)];
+          const centred = t.n('Add', [t.mul(xhat, t.mul(meanGXhat, inv)), t.mul(meanG, inv)]);
+          dx = t.reshape(t.n('Sub', [t.mul(dy4, t.mul(g, inv)), centred]), px);
         }
         return [
           dx,
-          need[1] ? t.reduceSum(t.mul(dy, t.reshape(xhat, px)), [0, 2, 3], false) : undefined,
-          need[2] ? t.reduceSum(dy, [0, 2, 3], false) : undefined,
+          need[1] ? t.reshape(t.reduceSum(sumDyXhat, [0], false), [c]) : undefined,
+          need[2] ? t.reshape(t.reduceSum(sumDy, [0], false), [c]) : undefined,
         ];
       });
     },
@@ -444,11 +455,11 @@ function convFilterGrad(
   if (block > 1 && n % block === 0 && cout % block === 0 && kh * kw > 1) {
     // The Reshape states dyᵀ's shape for blockConvs, which reads filter shapes statically.
     const filter = t.reshape(t.transpose(dy, [1, 0, 2, 3]), [cout, n, ho, wo]);
-    const full = t.n('Conv', [t.transpose(x, [1, 0, 2, 3]), filter], {
-      kernel_shape: { ints: [ho, wo] },
-      dilations: { ints: [stride, stride] },
-      pads: { ints: [top, left, bottom, right] },
-    });
+    // Padded explicitly: the blocked kernel computes output columns that read padding one at a time, and with a
+    // 3×3 filter and padding 1 two of the three columns do (1.15–1.6× faster per layer, the Pad's copy included).
+    // Padded before the transpose, which measured up to 2.4× faster than padding its result.
+    const padded = top + bottom + left + right > 0 ? t.n('Pad', [x, t.i64([0, 0, top, left, 0, 0, bottom, right])]) : x;
+    const full = t.n('Conv', [t.transpose(padded, [1, 0, 2, 3]), filter], { kernel_shape: { ints: [ho, wo] }, dilations: { ints: [stride, stride] } });
     // Rows and columns past the last tap exist where the stride leaves input unread; they are not filter taps.
     const [fh, fw] = [g.h + top + bottom - stride * (ho - 1), g.wd + left + right - stride * (wo - 1)];
     const taps = fh === kh && fw === kw ? full : t.n('Slice', [full, t.i64([0, 0]), t.i64([kh, kw]), t.i64([2, 3])]);
