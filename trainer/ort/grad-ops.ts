@@ -459,7 +459,10 @@ function convFilterGrad(
     // 3×3 filter and padding 1 two of the three columns do (1.15–1.6× faster per layer, the Pad's copy included).
     // Padded before the transpose, which measured up to 2.4× faster than padding its result.
     const padded = top + bottom + left + right > 0 ? t.n('Pad', [x, t.i64([0, 0, top, left, 0, 0, bottom, right])]) : x;
-    const full = t.n('Conv', [t.transpose(padded, [1, 0, 2, 3]), filter], { kernel_shape: { ints: [ho, wo] }, dilations: { ints: [stride, stride] } });
+    const full = t.n('Conv', [t.transpose(padded, [1, 0, 2, 3]), filter], {
+      kernel_shape: { ints: [ho, wo] },
+      dilations: { ints: [stride, stride] },
+    });
     // Rows and columns past the last tap exist where the stride leaves input unread; they are not filter taps.
     const [fh, fw] = [g.h + top + bottom - stride * (ho - 1), g.wd + left + right - stride * (wo - 1)];
     const taps = fh === kh && fw === kw ? full : t.n('Slice', [full, t.i64([0, 0]), t.i64([kh, kw]), t.i64([2, 3])]);

@@ -91,7 +91,7 @@ describe('pipeline semantics', () => {
     // The empty prompt leaves the scene to the model, so a negative has room to act (with a full caption the
     // scene is already fixed). At the default guidance g a negative weighs only g − 1 against the prompt, and
     // small objects resist it. Measured (large blue squares, small red circles, large green triangles; before →
-    // default → 3): v14 (g 1.25) 4/2/3 → 1/2/1 → 0/0/0 (3/4/3 → 1/2/1 → 0/0/0 by the hard-mask detector before
+    // default → 3): v15 (g 1.75) 4/2/3 → 0/1/0 → 0/0/0; v14 (1.25) 4/2/3 → 1/2/1 → 0/0/0 (3/4/3 → 1/2/1 → 0/0/0 by the hard-mask detector before
     // 5f08c27, as every figure below); v13 (1.75) 3/4/3 → 0/1/0 → 0/0/0; v12 (1.5) 4/3/6 → 0/3/0 → 0/0/0;
     // v9 (1.5) 4/2/3 → 0/2/0 → 0/0/0.
     const unprompted = await generated('');
