@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { EngineSettings, TrainingEngine } from '../../trainer/engine.ts';
+import { ADAM, emaDecayAt, type EngineSettings, type TrainingEngine } from '../../trainer/engine.ts';
 import { createOrtEngine } from '../../trainer/ort/engine.ts';
 import { initTrainingBackend } from '../../trainer/tfjs/backend.ts';
 import { createTfjsEngine } from '../../trainer/tfjs/engine.ts';
@@ -38,6 +38,53 @@ describe('the ONNX training-graph engine', () => {
     expect(Math.abs((await tfjs.step(50, 0)) - (await ort.step(50, 0)))).toBeLessThan(1e-5);
     ort.dispose();
     tfjs.dispose();
+  });
+
+  it('the update is AdamW as defined: global-norm clipping, bias correction, decoupled decay on matrices, EMA (two steps, 1e-5)', async () => {
+    // Clipped hard (the gradient norm is far above 0.01), so the clip scale reaches both moments.
+    const settings: EngineSettings = { seed: 4, weightDecay: 0.1, clipNorm: 0.01, emaDecay: 0.99 };
+    const engine = await createOrtEngine(denoising(2), settings, { threads: 1, exposeGradients: true });
+    const state = engine.checkpointTensors();
+    const get = (kind: string, key: string) => Float64Array.from(state.get(`${kind}:${key}`)?.data ?? []);
+    const keys = engine.params.map((p) => p.key);
+    const m = new Map(keys.map((k) => [k, new Float64Array(get('param', k).length)]));
+    const v = new Map(keys.map((k) => [k, new Float64Array(get('param', k).length)]));
+    const param = new Map(keys.map((k) => [k, get('param', k)]));
+    const ema = new Map(keys.map((k) => [k, get('ema', k)]));
+    const lr = 3e-3;
+    for (let step = 0; step < 2; step++) {
+      await engine.step(step, lr);
+      const grads = new Map(keys.map((k) => [k, engine.gradient(k)]));
+      const norm = Math.sqrt([...grads.values()].reduce((a, g) => a + g.reduce((b, x) => b + x * x, 0), 0));
+      expect(norm).toBeGreaterThan(10 * settings.clipNorm);
+      const scale = settings.clipNorm / Math.max(norm, settings.clipNorm);
+      const t = step + 1;
+      const [c1, c2] = [1 / (1 - ADAM.beta1 ** t), 1 / (1 - ADAM.beta2 ** t)];
+      const decay = emaDecayAt(settings.emaDecay!, t);
+      const after = engine.checkpointTensors();
+      for (const p of engine.params) {
+        const [g, pm, pv, pp, pe] = [grads.get(p.key)!, m.get(p.key)!, v.get(p.key)!, param.get(p.key)!, ema.get(p.key)!];
+        const wd = p.shape.length > 1 ? settings.weightDecay : 0;
+        for (let i = 0; i < pp.length; i++) {
+          const gi = g[i] * scale;
+          pm[i] = ADAM.beta1 * pm[i] + (1 - ADAM.beta1) * gi;
+          pv[i] = ADAM.beta2 * pv[i] + (1 - ADAM.beta2) * gi * gi;
+          pp[i] -= lr * ((c1 * pm[i]) / (Math.sqrt(c2 * pv[i]) + ADAM.epsilon) + wd * pp[i]);
+          pe[i] = decay * pe[i] + (1 - decay) * pp[i];
+        }
+        for (const [kind, want] of [
+          ['param', pp],
+          ['adam_m', pm],
+          ['adam_v', pv],
+          ['ema', pe],
+        ] as const) {
+          const got = after.get(`${kind}:${p.key}`)!.data;
+          const err = Math.max(...got.map((x, i) => Math.abs(x - want[i])));
+          expect(err / Math.max(...want.map(Math.abs), 1e-30), `${kind}:${p.key} at step ${t}`).toBeLessThan(1e-5);
+        }
+      }
+    }
+    engine.dispose();
   });
 
   it('a non-finite loss leaves the state as it was', async () => {

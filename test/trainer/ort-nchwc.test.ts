@@ -16,8 +16,9 @@ import { relL2 } from '../support/rel-l2.ts';
 const { onnx } = onnxProto;
 
 /**
- * Six convs over fed filters: a plain one, one whose filter is flipped and transposed in the graph (as an input
- * gradient's is) feeding a strided one with bias, which feeds a 1×1, and two the rewrite must leave alone (4 input
+ * Seven convs over fed filters: a plain one, one whose filter is flipped and transposed in the graph (as an input
+ * gradient's is) feeding a strided one with bias, which feeds a 1×1, one whose filter is a Transpose of a fed tensor
+ * (as a filter gradient's dyᵀ is; here with H and W swapped too), and two the rewrite must leave alone (4 input
  * channels; grouped).
  */
 function convGraph() {
@@ -29,6 +30,7 @@ function convGraph() {
   const w3 = g.addInput({ name: 'w3', dtype: 'float32', dims: [16, 32, 1, 1] });
   const w4 = g.addInput({ name: 'w4', dtype: 'float32', dims: [16, 4, 3, 3] });
   const wg = g.addInput({ name: 'wg', dtype: 'float32', dims: [16, 8, 3, 3] });
+  const d = g.addInput({ name: 'd', dtype: 'float32', dims: [16, 32, 5, 3] });
   const pads = { pads: { ints: [1, 1, 1, 1] } };
   const i64 = (v: number[]) => g.int64Initializer('c', v);
   const flipped = g.node('Slice', [
@@ -45,6 +47,8 @@ function convGraph() {
   const [y5] = g.node('Conv', [y4, wg], { ...pads, group: { i: 2 } });
   g.addOutput(g.node('Conv', [x, w1], pads)[0], { name: 'plain', dtype: 'float32', dims: [2, 16, 9, 9] });
   g.addOutput(y5, { name: 'chain', dtype: 'float32', dims: [2, 16, 5, 5] });
+  const dT = g.node('Transpose', [d], { perm: { ints: [1, 0, 3, 2] } })[0];
+  g.addOutput(g.node('Conv', [x, dT], { pads: { ints: [1, 2, 1, 2] } })[0], { name: 'transposed', dtype: 'float32', dims: [2, 32, 9, 9] });
   return g;
 }
 
@@ -71,15 +75,17 @@ describe('convs on onnxruntime’s blocked NCHWc kernels', () => {
     };
     const plain = await run(convGraph());
     const blocked = convGraph();
-    // x, the flipped w1, the strided conv and the 1×1 after it; the 4-channel and grouped convs stay.
-    expect(blockConvs(blocked, 8)).toBe(4);
+    // x, the flipped w1, the strided conv and the 1×1 after it, the transposed filter; the 4-channel and grouped convs stay.
+    expect(blockConvs(blocked, 8)).toBe(5);
     expect(blocked.nodes.filter((n) => n.opType === 'Conv' && !n.domain)).toHaveLength(2);
     // x once for both its convs; the strided conv reads the flipped conv's output, the 1×1 the strided one's, still blocked.
     expect(blocked.nodes.filter((n) => n.opType === 'ReorderInput')).toHaveLength(1);
+    // d is reordered into the blocked filter layout in one Transpose, and its own Transpose, read by nothing else, is gone.
+    expect(blocked.nodes.filter((n) => n.opType === 'Transpose' && n.inputs[0] === 'd')).toHaveLength(0);
     expect(blockConvs(convGraph(), 1)).toBe(0);
     if (block !== 8) return; // the graph above is built for 8-channel blocks; AVX-512 machines run the engine test below
     const out = await run(blocked);
-    for (const name of ['plain', 'chain']) {
+    for (const name of ['plain', 'chain', 'transposed']) {
       const [a, b] = [out[name].data as Float32Array, plain[name].data as Float32Array];
       const scale = Math.max(...b.map(Math.abs));
       expect(Math.max(...a.map((v, i) => Math.abs(v - b[i]))) / scale).toBeLessThan(1e-5);

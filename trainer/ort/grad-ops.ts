@@ -408,13 +408,11 @@ function convInputGrad(t: GradTape, dy: string, w: string, g: ConvGeometry): str
   // w is [cout, cin, kh, kw].
   const [top, bottom, left, right] = g.pad;
   if (g.stride === 1) {
-    const flipped = t.n('Slice', [
-      t.transpose(w, [1, 0, 2, 3]),
-      t.i64([-1, -1]),
-      t.i64([-g.kh - 1, -g.kw - 1]),
-      t.i64([2, 3]),
-      t.i64([-1, -1]),
-    ]);
+    // Flipped, then in/out-swapped: blockConvs folds a filter's final Transpose into its blocked reorder.
+    const flipped = t.transpose(
+      t.n('Slice', [w, t.i64([-1, -1]), t.i64([-g.kh - 1, -g.kw - 1]), t.i64([2, 3]), t.i64([-1, -1])]),
+      [1, 0, 2, 3],
+    );
     return t.n('Conv', [dy, flipped], {
       kernel_shape: { ints: [g.kh, g.kw] },
       pads: { ints: [g.kh - 1 - top, g.kw - 1 - left, g.kh - 1 - bottom, g.kw - 1 - right] },
@@ -453,8 +451,9 @@ function convFilterGrad(
   const positions = ho * wo;
   const block = t.nchwcBlock;
   if (block > 1 && n % block === 0 && cout % block === 0 && kh * kw > 1) {
-    // The Reshape states dyᵀ's shape for blockConvs, which reads filter shapes statically.
-    const filter = t.reshape(t.transpose(dy, [1, 0, 2, 3]), [cout, n, ho, wo]);
+    // The Reshape states dy's shape for blockConvs, which reads filter shapes statically and reorders dyᵀ into
+    // its blocked filter layout straight from dy.
+    const filter = t.transpose(t.reshape(dy, [n, cout, ho, wo]), [1, 0, 2, 3]);
     // Padded explicitly: the blocked kernel computes output columns that read padding one at a time, and with a
     // 3×3 filter and padding 1 two of the three columns do (1.15–1.6× faster per layer, the Pad's copy included).
     // Padded before the transpose, which measured up to 2.4× faster than padding its result.

@@ -59,6 +59,33 @@ export function blockConvs(graph: OnnxGraph, block: number): number {
     }
     return xb;
   };
+  const producers = new Map(original.flatMap((node) => node.outputs.map((out) => [out, node] as const)));
+  // The Transposes whose output a composed filter reorder reads past, dropped below if nothing else reads them.
+  const bypassed = new Set<string>();
+  // OIHW → OIHWBiBo as one Transpose of a [O/B, B, I/B, B, H, W] view. A filter that is itself a Transpose of a tensor
+  // of known shape (dy as the filter of a filter gradient) is reordered from that tensor in one Transpose, not two.
+  const reorderFilter = (filter: string, [cout, cin, kh, kw]: number[]) => {
+    const source = producers.get(filter);
+    const perm = source?.opType === 'Transpose' && !source.domain ? source.attributes.perm : undefined;
+    const from = source && perm && 'ints' in perm ? shapes.get(source.inputs[0]) : undefined;
+    if (!source || !from || !perm || !('ints' in perm) || perm.ints.length !== 4) {
+      const view = reshape(filter, [cout / block, block, cin / block, block, kh, kw]);
+      return n('Transpose', [view], { perm: { ints: [0, 2, 4, 5, 3, 1] } });
+    }
+    // Split the source's axes that become O and I into (outer, block); the rest keep their size.
+    const [o, i, h, w] = perm.ints;
+    const dims: number[] = [];
+    const at: Record<string, number> = {};
+    from.forEach((size, axis) => {
+      const split = axis === o ? ['oo', 'ob'] : axis === i ? ['io', 'ib'] : undefined;
+      if (split) {
+        at[split[0]] = dims.push(size / block) - 1;
+        at[split[1]] = dims.push(block) - 1;
+      } else at[axis] = dims.push(size) - 1;
+    });
+    bypassed.add(filter);
+    return n('Transpose', [reshape(source.inputs[0], dims)], { perm: { ints: [at.oo, at.io, at[h], at[w], at.ib, at.ob] } });
+  };
   let moved = 0;
   for (const node of original) {
     const w = node.opType === 'Conv' && !node.domain ? shapes.get(node.inputs[1]) : undefined;
@@ -68,12 +95,8 @@ export function blockConvs(graph: OnnxGraph, block: number): number {
       graph.nodes.push(node);
       continue;
     }
-    const [cout, cin, kh, kw] = w;
     const [x, filter, bias] = node.inputs;
-    const reordered = reshape(
-      n('Transpose', [reshape(filter, [cout / block, block, cin / block, block, kh, kw])], { perm: { ints: [0, 2, 4, 5, 3, 1] } }),
-      w,
-    );
+    const reordered = reshape(reorderFilter(filter, w), w);
     const yb = nchwcNode(graph, 'Conv', [blockedTwin(x), reordered, ...(bias ? [bias] : [])], node.attributes);
     graph.nodes.push({
       opType: 'ReorderOutput',
@@ -81,11 +104,13 @@ export function blockConvs(graph: OnnxGraph, block: number): number {
       inputs: [yb],
       outputs: node.outputs,
       name: node.name,
-      attributes: { channels: { i: cout } },
+      attributes: { channels: { i: w[0] } },
     });
     blocked.set(node.outputs[0], yb);
     moved++;
   }
+  const read = new Set([...graph.nodes.flatMap((node) => node.inputs), ...graph.outputs.map((o) => o.name)]);
+  graph.nodes.splice(0, graph.nodes.length, ...graph.nodes.filter((node) => !bypassed.has(node.outputs[0]) || read.has(node.outputs[0])));
   return moved;
 }
 
