@@ -33,13 +33,9 @@ function convGraph() {
   const d = g.addInput({ name: 'd', dtype: 'float32', dims: [16, 32, 5, 3] });
   const pads = { pads: { ints: [1, 1, 1, 1] } };
   const i64 = (v: number[]) => g.int64Initializer('c', v);
-  const flipped = g.node('Slice', [
-    g.node('Transpose', [w1], { perm: { ints: [1, 0, 2, 3] } })[0],
-    i64([-1, -1]),
-    i64([-4, -4]),
-    i64([2, 3]),
-    i64([-1, -1]),
-  ])[0];
+  const flipped = g.node('Transpose', [g.node('Slice', [w1, i64([-1, -1]), i64([-4, -4]), i64([2, 3]), i64([-1, -1])])[0]], {
+    perm: { ints: [1, 0, 2, 3] },
+  })[0];
   const [y1] = g.node('Conv', [x, flipped], pads);
   const [y2] = g.node('Conv', [y1, w2, b2], { ...pads, strides: { ints: [2, 2] } });
   const [y3] = g.node('Conv', [y2, w3]);
@@ -80,6 +76,9 @@ describe('convs on onnxruntime’s blocked NCHWc kernels', () => {
     expect(blocked.nodes.filter((n) => n.opType === 'Conv' && !n.domain)).toHaveLength(2);
     // x once for both its convs; the strided conv reads the flipped conv's output, the 1×1 the strided one's, still blocked.
     expect(blocked.nodes.filter((n) => n.opType === 'ReorderInput')).toHaveLength(1);
+    // w1's flip happens after its blocked reorder, as a Gather of whole blocks: its Slice and Transpose are gone.
+    expect(blocked.nodes.filter((n) => n.opType === 'Slice' && n.inputs[0] === 'w1')).toHaveLength(0);
+    expect(blocked.nodes.filter((n) => n.opType === 'Gather')).toHaveLength(1);
     // d is reordered into the blocked filter layout in one Transpose, and its own Transpose, read by nothing else, is gone.
     expect(blocked.nodes.filter((n) => n.opType === 'Transpose' && n.inputs[0] === 'd')).toHaveLength(0);
     expect(blockConvs(convGraph(), 1)).toBe(0);

@@ -436,8 +436,8 @@ function convInputGrad(t: GradTape, dy: string, w: string, g: ConvGeometry): str
  * whole bench step 9–12 % faster side by side; on the generic conv kernels the same form runs 2–4× slower than
  * the products, so it is only taken where the blocked kernels will run it.
  *
- * Otherwise as batched matrix products of input patches [n, cin, ho·wo] with dyᵀ [n, ho·wo, cout], summed over
- * the batch. The patches come from one strided slice per tap where the maps are large (≥ 256 positions), else
+ * A 1×1 filter's as one GEMM over the whole batch. Otherwise as batched matrix products of input patches
+ * [n, cin, ho·wo] with dyᵀ [n, ho·wo, cout], summed over the batch. The patches come from one strided slice per tap where the maps are large (≥ 256 positions), else
  * from a Conv with one-hot filters (im2col in one kernel), which measured faster on small maps and strided layers.
  */
 function convFilterGrad(
@@ -467,9 +467,15 @@ function convFilterGrad(
     const taps = fh === kh && fw === kw ? full : t.n('Slice', [full, t.i64([0, 0]), t.i64([kh, kw]), t.i64([2, 3])]);
     return t.transpose(taps, [1, 0, 2, 3]);
   }
+  if (kh * kw === 1 && stride === 1) {
+    // dW = dy · xᵀ with the batch folded into the inner dimension: one GEMM of depth n·h·w, where per-sample
+    // products are shallow (h·w) and leave [n, cin, cout] partials to sum. Swapping batch and channels keeps
+    // whole maps contiguous.
+    const fold = (v: string, c: number) => t.reshape(t.transpose(t.reshape(v, [n, c, positions]), [1, 0, 2]), [c, n * positions]);
+    return t.reshape(t.n('Gemm', [fold(dy, cout), fold(x, cin)], { transB: { i: 1 } }), [cout, cin, 1, 1]);
+  }
   const dyT = t.transpose(t.reshape(dy, [n, cout, positions]), [0, 2, 1]);
   const perTap = (patches: string) => t.reduceSum(t.n('MatMul', [t.reshape(patches, [n, cin, positions]), dyT]), [0], true);
-  if (kh * kw === 1 && stride === 1) return t.reshape(t.transpose(t.reshape(perTap(x), [cin, cout]), [1, 0]), [cout, cin, 1, 1]);
   if (stride === 1 && positions >= 256) {
     const padded = top + bottom + left + right > 0 ? t.n('Pad', [x, t.i64([0, 0, top, left, 0, 0, bottom, right])]) : x;
     const taps: string[] = [];
