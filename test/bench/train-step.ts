@@ -125,8 +125,8 @@ export async function trainStepBench(args: BenchArgs): Promise<unknown> {
     ownFeeds[paramInputName(p.key)] = new ort.Tensor('float32', p.filter ? filterToOihw(w, p.shape) : w, storedShape(p));
   }
   // Each in a run of its own (a forward right after a step runs ≈ 25 % slower, its caches cold), after two warm-up
-  // runs (a session's first runs are slower while its arena grows); two rounds, because this machine drifts by
-  // ±10 % over a minute.
+  // runs (a session's first runs are slower while its arena grows); in rounds of four each, at least two, because
+  // this machine drifts by ±10 % over a minute and shorter blocks interleave the four more finely.
   const block = async (run: () => Promise<unknown>, n: number) => {
     for (let w = 0; w < 2; w++) await run();
     const times: number[] = [];
@@ -139,14 +139,15 @@ export async function trainStepBench(args: BenchArgs): Promise<unknown> {
   };
   const [ortTimes, genericTimes, forwardTimes, ownTimes]: number[][] = [[], [], [], []];
   let step = 0;
-  for (let round = 0; round < 2; round++) {
-    const n = Math.ceil(steps / 2);
+  const rounds = Math.max(2, Math.ceil(steps / 4));
+  for (let round = 0; round < rounds; round++) {
+    const n = Math.ceil(steps / rounds);
     ortTimes.push(...(await block(() => ortEngine.step(++step, 1e-4), n)));
     genericTimes.push(...(await block(() => genericEngine.step(step, 1e-4), n)));
     forwardTimes.push(...(await block(() => session.run(forwardFeeds), n)));
     ownTimes.push(...(await block(() => own.run(ownFeeds), n)));
     args.progress(
-      `round ${round + 1}/2: step ${median(ortTimes).toFixed(0)} ms (generic convs ${median(genericTimes).toFixed(0)} ms), forward ${median(forwardTimes).toFixed(0)} ms, own forward ${median(ownTimes).toFixed(0)} ms`,
+      `round ${round + 1}/${rounds}: step ${median(ortTimes).toFixed(0)} ms (generic convs ${median(genericTimes).toFixed(0)} ms), forward ${median(forwardTimes).toFixed(0)} ms, own forward ${median(ownTimes).toFixed(0)} ms`,
     );
   }
   ortEngine.dispose();
