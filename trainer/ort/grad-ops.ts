@@ -437,8 +437,9 @@ function convInputGrad(t: GradTape, dy: string, w: string, g: ConvGeometry): str
  * the products, so it is only taken where the blocked kernels will run it.
  *
  * A 1×1 filter's as one GEMM over the whole batch. Otherwise as batched matrix products of input patches
- * [n, cin, ho·wo] with dyᵀ [n, ho·wo, cout], summed over the batch. The patches come from one strided slice per tap where the maps are large (≥ 256 positions), else
- * from a Conv with one-hot filters (im2col in one kernel), which measured faster on small maps and strided layers.
+ * [n, cin, ho·wo] with dyᵀ [n, ho·wo, cout], summed over the batch. The patches come from one strided slice per
+ * tap where the maps are large (≥ 256 positions), else from a Conv with one-hot filters (im2col in one kernel),
+ * which measured faster on small maps and strided layers.
  */
 function convFilterGrad(
   t: GradTape,
